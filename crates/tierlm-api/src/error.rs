@@ -1,0 +1,222 @@
+//! The one error type of tierlm and its table of codes.
+//!
+//! Every failure a client can see is an [`ApiError`]: a [`ErrorCode`] (machine name,
+//! OpenAI `type`, HTTP status), a message that names the offending thing, and the
+//! request parameter it concerns. It serialises to OpenAI's
+//! `{"error":{"message","type","param","code"}}` shape, for JSON bodies and SSE events
+//! alike. The status map is an exhaustive `match`, so a new code forces a decision.
+
+use serde::Serialize;
+use std::fmt;
+
+/// Machine-readable error codes. Each maps to exactly one HTTP status and OpenAI type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// The body is not valid JSON.
+    InvalidJson,
+    /// A parameter has the wrong type, is missing, or is out of range.
+    InvalidParameter,
+    /// A field the API does not know.
+    UnknownParameter,
+    /// A parameter value the API knows but this server does not support.
+    UnsupportedParameter,
+    /// The prompt (plus `max_tokens`) does not fit the model's context.
+    ContextLengthExceeded,
+    /// The `response_format` JSON schema cannot be compiled.
+    InvalidJsonSchema,
+    /// The named model is not served here.
+    ModelNotFound,
+    /// The body is larger than the configured limit.
+    PayloadTooLarge,
+    /// The path does not exist.
+    NotFound,
+    /// The path exists but not with this method.
+    MethodNotAllowed,
+    /// The request queue is full; retry later.
+    Overloaded,
+    /// The model is still loading.
+    NotReady,
+    /// A bug or an unexpected engine failure.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The stable machine name, sent as `error.code`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidJson => "invalid_json",
+            ErrorCode::InvalidParameter => "invalid_parameter",
+            ErrorCode::UnknownParameter => "unknown_parameter",
+            ErrorCode::UnsupportedParameter => "unsupported_parameter",
+            ErrorCode::ContextLengthExceeded => "context_length_exceeded",
+            ErrorCode::InvalidJsonSchema => "invalid_json_schema",
+            ErrorCode::ModelNotFound => "model_not_found",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::Overloaded => "overloaded",
+            ErrorCode::NotReady => "not_ready",
+            ErrorCode::Internal => "internal_error",
+        }
+    }
+
+    /// The OpenAI `error.type`.
+    pub fn openai_type(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidJson
+            | ErrorCode::InvalidParameter
+            | ErrorCode::UnknownParameter
+            | ErrorCode::UnsupportedParameter
+            | ErrorCode::ContextLengthExceeded
+            | ErrorCode::InvalidJsonSchema
+            | ErrorCode::ModelNotFound
+            | ErrorCode::PayloadTooLarge
+            | ErrorCode::NotFound
+            | ErrorCode::MethodNotAllowed => "invalid_request_error",
+            ErrorCode::Overloaded => "rate_limit_error",
+            ErrorCode::NotReady => "service_unavailable_error",
+            ErrorCode::Internal => "server_error",
+        }
+    }
+
+    /// The HTTP status.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::InvalidJson
+            | ErrorCode::InvalidParameter
+            | ErrorCode::UnknownParameter
+            | ErrorCode::UnsupportedParameter
+            | ErrorCode::ContextLengthExceeded
+            | ErrorCode::InvalidJsonSchema => 400,
+            ErrorCode::ModelNotFound | ErrorCode::NotFound => 404,
+            ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::Overloaded => 429,
+            ErrorCode::Internal => 500,
+            ErrorCode::NotReady => 503,
+        }
+    }
+}
+
+/// A client-visible error.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub param: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            param: None,
+        }
+    }
+
+    /// Attach the request parameter the error concerns.
+    pub fn with_param(mut self, param: impl Into<String>) -> Self {
+        self.param = Some(param.into());
+        self
+    }
+
+    /// An out-of-range or ill-typed parameter.
+    pub fn invalid(param: &str, message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidParameter, message).with_param(param)
+    }
+
+    /// A parameter value this server does not support.
+    pub fn unsupported(param: &str, message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::UnsupportedParameter, message).with_param(param)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Internal, message)
+    }
+
+    pub fn status(&self) -> u16 {
+        self.code.http_status()
+    }
+
+    /// The OpenAI-shaped body.
+    pub fn body(&self) -> ErrorBody<'_> {
+        ErrorBody {
+            error: ErrorDetail {
+                message: &self.message,
+                kind: self.code.openai_type(),
+                param: self.param.as_deref(),
+                code: self.code.as_str(),
+            },
+        }
+    }
+
+    /// The body serialised as JSON text.
+    pub fn to_json(&self) -> String {
+        // Serialising plain strings cannot fail; fall back to a fixed body regardless.
+        serde_json::to_string(&self.body()).unwrap_or_else(|_| {
+            r#"{"error":{"message":"internal error","type":"server_error","param":null,"code":"internal_error"}}"#
+                .to_string()
+        })
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+#[derive(Serialize)]
+pub struct ErrorBody<'a> {
+    pub error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+pub struct ErrorDetail<'a> {
+    pub message: &'a str,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub param: Option<&'a str>,
+    pub code: &'static str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serialises_in_openai_shape() {
+        let err = ApiError::invalid("max_tokens", "`max_tokens` must be at least 1, got 0");
+        let v: serde_json::Value = serde_json::from_str(&err.to_json()).unwrap();
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+        assert_eq!(v["error"]["param"], "max_tokens");
+        assert_eq!(v["error"]["code"], "invalid_parameter");
+        assert_eq!(err.status(), 400);
+    }
+
+    #[test]
+    fn statuses_are_client_or_server_errors() {
+        use ErrorCode::*;
+        for code in [
+            InvalidJson,
+            InvalidParameter,
+            UnknownParameter,
+            UnsupportedParameter,
+            ContextLengthExceeded,
+            InvalidJsonSchema,
+            ModelNotFound,
+            PayloadTooLarge,
+            NotFound,
+            MethodNotAllowed,
+            Overloaded,
+            NotReady,
+            Internal,
+        ] {
+            assert!((400..600).contains(&code.http_status()), "{code:?}");
+            assert!(!code.as_str().is_empty());
+        }
+    }
+}
