@@ -1,0 +1,291 @@
+//! A loaded local model and the handle async code uses to reach it.
+//!
+//! Loading maps the GGUF file, picks the chat template and starts the worker thread
+//! that owns the llama.cpp context. The handle tokenises on the caller's thread (the
+//! model is read-only and thread-safe) and sends jobs through a bounded queue: when it
+//! is full, [`LocalModel::submit`] fails at once with `overloaded` (HTTP 429) instead
+//! of letting latency grow without bound.
+
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::LlamaModel;
+use tokio::sync::mpsc;
+
+use tierlm_api::{ApiError, ErrorCode};
+
+use crate::metrics::{EngineMetrics, ModelMetrics};
+use crate::request::{Event, Generation};
+use crate::template::ChatTemplate;
+use crate::worker::{Job, Worker, WorkerConfig};
+
+/// How to load and serve one GGUF model (validated by the config layer).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelConfig {
+    pub name: String,
+    pub path: PathBuf,
+    /// Tokens per sequence (prompt + completion).
+    pub context_size: u32,
+    /// Sequences decoded together (the batch width).
+    pub parallel: u32,
+    pub threads: u32,
+    /// Most tokens in one decode step.
+    pub batch_size: u32,
+    /// Requests that may wait for a slot before new ones get 429.
+    pub max_queue: usize,
+    /// A built-in template name that overrides the file's own.
+    pub chat_template: Option<String>,
+    /// Layers offloaded to the GPU (needs the `cuda` feature).
+    pub gpu_layers: u32,
+}
+
+/// What clients and operators can learn about a loaded model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelInfo {
+    pub name: String,
+    pub path: PathBuf,
+    pub architecture: String,
+    pub n_vocab: i32,
+    pub n_ctx_train: u32,
+    pub context_size: u32,
+    pub parallel: u32,
+    pub template: String,
+    pub size_bytes: u64,
+    pub n_params: u64,
+}
+
+impl ModelInfo {
+    /// The largest `n` a request may ask for.
+    pub fn max_n(&self) -> u32 {
+        self.parallel.min(16)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("llama.cpp backend failed to start: {0}")]
+    Backend(String),
+    #[error("model file {path} not found; run scripts/fetch-models or `tierlm models pull`")]
+    Missing { path: PathBuf },
+    #[error("failed to load model {path}: {reason}")]
+    Load { path: PathBuf, reason: String },
+    #[error("failed to create a context for {name}: {reason}")]
+    Context { name: String, reason: String },
+    #[error("model {name}: {reason}")]
+    Template { name: String, reason: String },
+}
+
+/// The process-wide llama.cpp backend (it may be initialised only once).
+pub(crate) fn backend() -> Result<&'static LlamaBackend, EngineError> {
+    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+            LlamaBackend::init().map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| EngineError::Backend(e.clone()))
+}
+
+struct Inner {
+    info: ModelInfo,
+    llama: Arc<LlamaModel>,
+    template: ChatTemplate,
+    jobs: mpsc::Sender<Job>,
+    metrics: Arc<ModelMetrics>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// A handle to a loaded model; cheap to clone.
+#[derive(Clone)]
+pub struct LocalModel {
+    inner: Arc<Inner>,
+}
+
+impl LocalModel {
+    /// Load the model and start its worker. Blocking: call it off the async runtime.
+    pub fn load(cfg: &ModelConfig, metrics: &EngineMetrics) -> Result<Self, EngineError> {
+        if !cfg.path.is_file() {
+            return Err(EngineError::Missing {
+                path: cfg.path.clone(),
+            });
+        }
+        let llama_backend = backend()?;
+        let params = LlamaModelParams::default().with_n_gpu_layers(cfg.gpu_layers);
+        let llama = Arc::new(
+            LlamaModel::load_from_file(llama_backend, &cfg.path, &params).map_err(|e| {
+                EngineError::Load {
+                    path: cfg.path.clone(),
+                    reason: e.to_string(),
+                }
+            })?,
+        );
+        let template =
+            ChatTemplate::select(&llama, cfg.chat_template.as_deref()).map_err(|reason| {
+                EngineError::Template {
+                    name: cfg.name.clone(),
+                    reason,
+                }
+            })?;
+        let info = ModelInfo {
+            name: cfg.name.clone(),
+            path: cfg.path.clone(),
+            architecture: llama
+                .meta_val_str("general.architecture")
+                .unwrap_or_default(),
+            n_vocab: llama.n_vocab(),
+            n_ctx_train: llama.n_ctx_train(),
+            context_size: cfg.context_size,
+            parallel: cfg.parallel,
+            template: template.source.clone(),
+            size_bytes: llama.size(),
+            n_params: llama.n_params(),
+        };
+        let model_metrics = Arc::new(metrics.for_model(&cfg.name));
+        let (tx, rx) = mpsc::channel(cfg.max_queue.max(1));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let worker_model = Arc::clone(&llama);
+        let worker_metrics = Arc::clone(&model_metrics);
+        let wcfg = cfg.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("engine-{}", cfg.name))
+            .spawn(move || {
+                let ctx_params = LlamaContextParams::default()
+                    .with_n_ctx(NonZeroU32::new(wcfg.context_size * wcfg.parallel))
+                    .with_n_batch(wcfg.batch_size)
+                    .with_n_ubatch(wcfg.batch_size)
+                    .with_n_seq_max(wcfg.parallel)
+                    .with_n_threads(wcfg.threads as i32)
+                    .with_n_threads_batch(wcfg.threads as i32)
+                    .with_kv_unified(true)
+                    .with_swa_full(true);
+                let ctx = match backend().and_then(|b| {
+                    worker_model
+                        .new_context(b, ctx_params)
+                        .map_err(|e| EngineError::Context {
+                            name: wcfg.name.clone(),
+                            reason: e.to_string(),
+                        })
+                }) {
+                    Ok(ctx) => ctx,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = ready_tx.send(Ok(()));
+                let worker = Worker::new(
+                    &worker_model,
+                    ctx,
+                    WorkerConfig {
+                        parallel: wcfg.parallel,
+                        context_size: wcfg.context_size,
+                        batch_size: wcfg.batch_size,
+                    },
+                    worker_metrics,
+                );
+                worker.run(rx);
+            })
+            .map_err(|e| EngineError::Context {
+                name: cfg.name.clone(),
+                reason: e.to_string(),
+            })?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                return Err(EngineError::Context {
+                    name: cfg.name.clone(),
+                    reason: "the engine thread exited during start-up".into(),
+                })
+            }
+        }
+        tracing::info!(
+            model = %info.name,
+            arch = %info.architecture,
+            template = %info.template,
+            params = info.n_params,
+            "model loaded"
+        );
+        Ok(Self {
+            inner: Arc::new(Inner {
+                info,
+                llama,
+                template,
+                jobs: tx,
+                metrics: model_metrics,
+                worker: Mutex::new(Some(handle)),
+            }),
+        })
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.inner.info
+    }
+
+    pub fn llama(&self) -> &LlamaModel {
+        &self.inner.llama
+    }
+
+    pub fn template(&self) -> &ChatTemplate {
+        &self.inner.template
+    }
+
+    /// Tokenise text; `add_special` adds BOS where the model wants it. Special-token
+    /// text in the input is parsed (chat templates produce it).
+    pub fn tokenize(&self, text: &str, add_special: bool) -> Vec<i32> {
+        let vocab = self.inner.llama.vocab();
+        let add_bos = add_special || vocab.should_add_bos();
+        vocab
+            .tokenize(text.as_bytes(), add_bos, true)
+            .into_iter()
+            .map(|t| t.0)
+            .collect()
+    }
+
+    /// Queue a generation; events arrive on the returned channel. Dropping the
+    /// receiver cancels the generation.
+    pub fn submit(
+        &self,
+        generation: Generation,
+    ) -> Result<mpsc::UnboundedReceiver<Event>, ApiError> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let job = Job {
+            generation,
+            events: tx,
+            enqueued: Instant::now(),
+        };
+        match self.inner.jobs.try_send(job) {
+            Ok(()) => {
+                self.inner.metrics.queue_depth.add(1);
+                Ok(rx)
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => Err(ApiError::new(
+                ErrorCode::Overloaded,
+                format!(
+                    "model `{}` has too many requests waiting; retry shortly",
+                    self.inner.info.name
+                ),
+            )),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(ApiError::new(
+                ErrorCode::NotReady,
+                format!("model `{}` is shutting down", self.inner.info.name),
+            )),
+        }
+    }
+
+    /// Whether the worker thread is still running.
+    pub fn is_alive(&self) -> bool {
+        self.inner
+            .worker
+            .lock()
+            .map(|w| w.as_ref().is_some_and(|h| !h.is_finished()))
+            .unwrap_or(false)
+    }
+}

@@ -1,0 +1,540 @@
+//! The thread that owns one model's llama.cpp context and runs continuous batching.
+//!
+//! Each step builds one batch: one token for every sequence that is decoding, then
+//! prompt chunks of newly admitted requests in the remaining token budget, so long
+//! prompts prefill in pieces while running streams keep flowing. New requests join
+//! between steps. Every sequence slot keeps the tokens of its KV cache after it
+//! finishes; a new prompt reuses the longest matching prefix, either in its own slot
+//! or copied from another slot's cache (a unified KV cache shares the cells), which
+//! is what makes shared system prompts and task instructions cheap.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+use tokio::sync::mpsc::error::TryRecvError;
+use tokio::sync::mpsc::{Receiver, UnboundedSender};
+
+use tierlm_api::ApiError;
+
+use crate::metrics::ModelMetrics;
+use crate::request::{Event, Finish, Generation};
+use crate::sampling::{build_sampler, logprob_of};
+use crate::text::TextStream;
+
+/// A request as it travels from the handle to the worker.
+pub struct Job {
+    pub generation: Generation,
+    pub events: UnboundedSender<Event>,
+    pub enqueued: Instant,
+}
+
+/// Sharing a prefix that is still being computed is worth waiting for above this.
+const WAIT_FOR_PREFIX_TOKENS: usize = 32;
+
+struct Active {
+    events: UnboundedSender<Event>,
+    prompt: Arc<Vec<LlamaToken>>,
+    gen: Generation,
+    remaining: u32,
+    completion_tokens: u32,
+    cached_tokens: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Idle,
+    Prefill,
+    /// Waits for the leader's prompt, then copies its cache and samples from its logits.
+    Sibling {
+        leader: usize,
+    },
+    Decode,
+}
+
+struct Slot {
+    seq: i32,
+    /// Tokens whose keys and values are in this sequence's cache, positions 0..len.
+    cache: Vec<LlamaToken>,
+    phase: Phase,
+    req: u64,
+    choice: u32,
+    sampler: Option<LlamaSampler>,
+    text: TextStream,
+    generated: u32,
+    next: Option<LlamaToken>,
+    logits_idx: Option<i32>,
+    admitted: u64,
+}
+
+impl Slot {
+    fn new(seq: i32) -> Self {
+        Self {
+            seq,
+            cache: Vec::new(),
+            phase: Phase::Idle,
+            req: 0,
+            choice: 0,
+            sampler: None,
+            text: TextStream::new(Vec::new()),
+            generated: 0,
+            next: None,
+            logits_idx: None,
+            admitted: 0,
+        }
+    }
+}
+
+pub struct WorkerConfig {
+    pub parallel: u32,
+    pub context_size: u32,
+    pub batch_size: u32,
+}
+
+pub struct Worker<'m> {
+    model: &'m LlamaModel,
+    ctx: LlamaContext<'m>,
+    cfg: WorkerConfig,
+    slots: Vec<Slot>,
+    requests: HashMap<u64, Active>,
+    next_req: u64,
+    admissions: u64,
+    waiting: VecDeque<Job>,
+    metrics: Arc<ModelMetrics>,
+}
+
+fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+impl<'m> Worker<'m> {
+    pub fn new(
+        model: &'m LlamaModel,
+        ctx: LlamaContext<'m>,
+        cfg: WorkerConfig,
+        metrics: Arc<ModelMetrics>,
+    ) -> Self {
+        let slots = (0..cfg.parallel as i32).map(Slot::new).collect();
+        Self {
+            model,
+            ctx,
+            cfg,
+            slots,
+            requests: HashMap::new(),
+            next_req: 1,
+            admissions: 0,
+            waiting: VecDeque::new(),
+            metrics,
+        }
+    }
+
+    fn busy(&self) -> bool {
+        !self.requests.is_empty()
+    }
+
+    /// Run until every handle is dropped and the work is done.
+    pub fn run(mut self, mut jobs: Receiver<Job>) {
+        let mut batch = LlamaBatch::new(self.cfg.batch_size as usize, self.cfg.parallel as i32);
+        loop {
+            self.drop_cancelled();
+            if !self.receive(&mut jobs) {
+                return;
+            }
+            self.admit_waiting();
+            if !self.busy() {
+                continue;
+            }
+            self.step(&mut batch);
+            self.metrics
+                .active_sequences
+                .set(self.slots.iter().filter(|s| s.phase != Phase::Idle).count() as i64);
+        }
+    }
+
+    /// Pull jobs from the queue while there is room; block when idle. False: shut down.
+    fn receive(&mut self, jobs: &mut Receiver<Job>) -> bool {
+        let free = self.slots.iter().filter(|s| s.phase == Phase::Idle).count();
+        if !self.waiting.is_empty() || free == 0 {
+            return true;
+        }
+        let job = if self.busy() {
+            match jobs.try_recv() {
+                Ok(j) => j,
+                Err(TryRecvError::Empty) => return true,
+                Err(TryRecvError::Disconnected) => return true,
+            }
+        } else {
+            match jobs.blocking_recv() {
+                Some(j) => j,
+                None => return false,
+            }
+        };
+        self.metrics.queue_depth.add(-1);
+        self.waiting.push_back(job);
+        true
+    }
+
+    fn drop_cancelled(&mut self) {
+        let gone: Vec<u64> = self
+            .requests
+            .iter()
+            .filter(|(_, r)| r.events.is_closed())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            tracing::debug!(request = id, "client went away; freeing its sequences");
+            self.release(id);
+        }
+        while self.waiting.front().is_some_and(|j| j.events.is_closed()) {
+            self.waiting.pop_front();
+        }
+    }
+
+    /// Free every slot of a request; caches stay for reuse.
+    fn release(&mut self, id: u64) {
+        self.requests.remove(&id);
+        for s in &mut self.slots {
+            if s.phase != Phase::Idle && s.req == id {
+                if matches!(s.phase, Phase::Sibling { .. }) {
+                    s.cache.clear();
+                }
+                s.phase = Phase::Idle;
+                s.sampler = None;
+                s.next = None;
+                s.logits_idx = None;
+            }
+        }
+    }
+
+    fn admit_waiting(&mut self) {
+        while let Some(job) = self.waiting.front() {
+            let free: Vec<usize> = (0..self.slots.len())
+                .filter(|&i| self.slots[i].phase == Phase::Idle)
+                .collect();
+            if free.len() < job.generation.n as usize
+                || self.should_wait_for_prefix(&job.generation)
+            {
+                return;
+            }
+            if let Some(job) = self.waiting.pop_front() {
+                self.admit(job, free);
+            }
+        }
+    }
+
+    /// A prompt that shares a long prefix with one still being prefilled waits for it,
+    /// so the prefix is computed once instead of once per concurrent request.
+    fn should_wait_for_prefix(&self, gen: &Generation) -> bool {
+        let prompt: Vec<LlamaToken> = gen.prompt.iter().map(|t| LlamaToken(*t)).collect();
+        let have = self
+            .slots
+            .iter()
+            .map(|s| common_prefix(&s.cache, &prompt))
+            .max()
+            .unwrap_or(0);
+        self.slots.iter().any(|s| {
+            s.phase == Phase::Prefill
+                && self.requests.get(&s.req).is_some_and(|r| {
+                    let shared = common_prefix(&r.prompt, &prompt);
+                    shared >= have + WAIT_FOR_PREFIX_TOKENS && s.cache.len() < shared
+                })
+        })
+    }
+
+    fn admit(&mut self, job: Job, free: Vec<usize>) {
+        let prompt: Arc<Vec<LlamaToken>> = Arc::new(
+            job.generation
+                .prompt
+                .iter()
+                .map(|t| LlamaToken(*t))
+                .collect(),
+        );
+        let limit = prompt.len().saturating_sub(1);
+        // The free slot whose own cache matches best, and the best donor anywhere.
+        let (leader, own) = free
+            .iter()
+            .map(|&i| (i, common_prefix(&self.slots[i].cache, &prompt)))
+            .max_by_key(|&(i, l)| (l, usize::MAX - i))
+            .unwrap_or((free[0], 0));
+        let donor = (0..self.slots.len())
+            .filter(|&i| i != leader)
+            .map(|i| (i, common_prefix(&self.slots[i].cache, &prompt)))
+            .max_by_key(|&(_, l)| l);
+        let mem_seq = self.slots[leader].seq;
+        let reused = match donor {
+            Some((d, l)) if l > own => {
+                let reuse = l.min(limit);
+                let src = self.slots[d].seq;
+                let _ = self
+                    .ctx
+                    .clear_kv_cache_seq(Some(mem_seq as u32), None, None);
+                let _ = self
+                    .ctx
+                    .copy_kv_cache_seq(src, mem_seq, Some(0), Some(reuse as u32));
+                reuse
+            }
+            _ => {
+                let reuse = own.min(limit);
+                match self
+                    .ctx
+                    .clear_kv_cache_seq(Some(mem_seq as u32), Some(reuse as u32), None)
+                {
+                    Ok(true) => reuse,
+                    _ => {
+                        let _ = self
+                            .ctx
+                            .clear_kv_cache_seq(Some(mem_seq as u32), None, None);
+                        0
+                    }
+                }
+            }
+        };
+        self.slots[leader].cache = prompt[..reused].to_vec();
+        self.metrics.cached_prompt_tokens.add(reused as u64);
+        self.metrics
+            .queue_wait
+            .observe(job.enqueued.elapsed().as_secs_f64());
+
+        let id = self.next_req;
+        self.next_req += 1;
+        self.admissions += 1;
+        let n = job.generation.n;
+        let chosen: Vec<usize> = std::iter::once(leader)
+            .chain(free.into_iter().filter(|&i| i != leader))
+            .take(n as usize)
+            .collect();
+        let mut samplers = Vec::with_capacity(chosen.len());
+        for choice in 0..n {
+            match build_sampler(
+                self.model,
+                &job.generation.sampling,
+                job.generation.grammar.as_ref(),
+                choice,
+            ) {
+                Ok(s) => samplers.push(s),
+                Err(e) => {
+                    let _ = job.events.send(Event::Error(e));
+                    return;
+                }
+            }
+        }
+        for ((choice, &slot_idx), sampler) in chosen.iter().enumerate().zip(samplers) {
+            let s = &mut self.slots[slot_idx];
+            s.req = id;
+            s.choice = choice as u32;
+            s.sampler = Some(sampler);
+            s.text = TextStream::new(job.generation.stop.clone());
+            s.generated = 0;
+            s.next = None;
+            s.logits_idx = None;
+            s.admitted = self.admissions;
+            if slot_idx == leader {
+                s.phase = Phase::Prefill;
+            } else {
+                s.phase = Phase::Sibling { leader };
+                s.cache.clear();
+                let seq = s.seq as u32;
+                let _ = self.ctx.clear_kv_cache_seq(Some(seq), None, None);
+            }
+        }
+        self.requests.insert(
+            id,
+            Active {
+                events: job.events,
+                prompt,
+                remaining: n,
+                completion_tokens: 0,
+                cached_tokens: reused as u32,
+                gen: job.generation,
+            },
+        );
+    }
+
+    fn step(&mut self, batch: &mut LlamaBatch) {
+        batch.clear();
+        let mut budget = self.cfg.batch_size as usize;
+        let mut seqs = 0;
+        for s in &mut self.slots {
+            s.logits_idx = None;
+            if s.phase == Phase::Decode {
+                if let Some(tok) = s.next.take() {
+                    let pos = s.cache.len() as i32;
+                    if batch.add(tok, pos, &[s.seq], true).is_ok() {
+                        s.logits_idx = Some(batch.n_tokens() - 1);
+                        s.cache.push(tok);
+                        budget -= 1;
+                        seqs += 1;
+                    }
+                }
+            }
+        }
+        // Prefill in admission order, chunked into what is left of the budget.
+        let mut order: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| self.slots[i].phase == Phase::Prefill)
+            .collect();
+        order.sort_by_key(|&i| self.slots[i].admitted);
+        for i in order {
+            if budget == 0 {
+                break;
+            }
+            let Some(prompt) = self
+                .requests
+                .get(&self.slots[i].req)
+                .map(|r| Arc::clone(&r.prompt))
+            else {
+                continue;
+            };
+            let s = &mut self.slots[i];
+            let start = s.cache.len();
+            let take = (prompt.len() - start).min(budget);
+            for (k, tok) in prompt[start..start + take].iter().enumerate() {
+                let pos = start + k;
+                let last = pos + 1 == prompt.len();
+                if batch.add(*tok, pos as i32, &[s.seq], last).is_err() {
+                    break;
+                }
+                s.cache.push(*tok);
+                if last {
+                    s.logits_idx = Some(batch.n_tokens() - 1);
+                }
+            }
+            budget -= take;
+            seqs += 1;
+        }
+        if batch.n_tokens() == 0 {
+            return;
+        }
+        self.metrics
+            .batch_tokens
+            .observe(f64::from(batch.n_tokens()));
+        self.metrics.batch_sequences.observe(seqs as f64);
+        if let Err(e) = self.ctx.decode(batch) {
+            tracing::error!(error = %e, "llama.cpp decode failed");
+            self.fail_all(ApiError::internal(format!("local inference failed: {e}")));
+            return;
+        }
+        self.sample_all();
+    }
+
+    fn fail_all(&mut self, err: ApiError) {
+        let ids: Vec<u64> = self.requests.keys().copied().collect();
+        for id in ids {
+            if let Some(r) = self.requests.get(&id) {
+                let _ = r.events.send(Event::Error(err.clone()));
+            }
+            self.release(id);
+        }
+        for s in &mut self.slots {
+            s.cache.clear();
+        }
+        self.ctx.clear_kv_cache();
+    }
+
+    fn sample_all(&mut self) {
+        for i in 0..self.slots.len() {
+            let Some(idx) = self.slots[i].logits_idx else {
+                continue;
+            };
+            if self.slots[i].phase == Phase::Prefill {
+                self.slots[i].phase = Phase::Decode;
+                let prompt_len = self.slots[i].cache.len();
+                for j in 0..self.slots.len() {
+                    if self.slots[j].phase == (Phase::Sibling { leader: i })
+                        && self.slots[j].req == self.slots[i].req
+                    {
+                        let (src, dst) = (self.slots[i].seq, self.slots[j].seq);
+                        let _ =
+                            self.ctx
+                                .copy_kv_cache_seq(src, dst, Some(0), Some(prompt_len as u32));
+                        self.slots[j].cache = self.slots[i].cache.clone();
+                        self.slots[j].phase = Phase::Decode;
+                        self.sample_one(j, idx);
+                    }
+                }
+            }
+            self.sample_one(i, idx);
+        }
+    }
+
+    fn sample_one(&mut self, i: usize, idx: i32) {
+        let req_id = self.slots[i].req;
+        let Some(sampler) = self.slots[i].sampler.as_mut() else {
+            return;
+        };
+        let tok = sampler.sample(&self.ctx, idx);
+        let Some(req) = self.requests.get_mut(&req_id) else {
+            return;
+        };
+        let model = self.model;
+        let s = &mut self.slots[i];
+        s.generated += 1;
+        req.completion_tokens += 1;
+        let vocab = model.vocab();
+        let piece = |t: i32| vocab.token_to_piece(LlamaToken(t), false, None);
+        let logprobs = match req.gen.logprobs {
+            Some(top) => vec![logprob_of(self.ctx.get_logits_ith(idx), tok.0, top, &piece)],
+            None => Vec::new(),
+        };
+        let choice = s.choice;
+        let finish = if vocab.is_eog(tok) {
+            let d = s.text.finish();
+            send_text(&req.events, choice, d.text, logprobs);
+            Some(Finish::Stop)
+        } else {
+            let d = s.text.push(&piece(tok.0));
+            let stopped = d.stopped;
+            send_text(&req.events, choice, d.text, logprobs);
+            if stopped {
+                Some(Finish::Stop)
+            } else if s.generated >= req.gen.max_tokens
+                || s.cache.len() + 1 >= self.cfg.context_size as usize
+            {
+                let d = s.text.finish();
+                send_text(&req.events, choice, d.text, Vec::new());
+                Some(Finish::Length)
+            } else {
+                s.next = Some(tok);
+                None
+            }
+        };
+        if let Some(reason) = finish {
+            let _ = req.events.send(Event::Finished {
+                choice,
+                reason,
+                completion_tokens: s.generated,
+            });
+            s.phase = Phase::Idle;
+            s.sampler = None;
+            s.next = None;
+            req.remaining -= 1;
+            if req.remaining == 0 {
+                let _ = req.events.send(Event::Done {
+                    prompt_tokens: req.prompt.len() as u32,
+                    completion_tokens: req.completion_tokens,
+                    cached_tokens: req.cached_tokens,
+                });
+                self.requests.remove(&req_id);
+            }
+        }
+    }
+}
+
+fn send_text(
+    events: &UnboundedSender<Event>,
+    choice: u32,
+    text: String,
+    logprobs: Vec<tierlm_api::logprobs::TokenLogprob>,
+) {
+    if !text.is_empty() || !logprobs.is_empty() {
+        let _ = events.send(Event::Text {
+            choice,
+            text,
+            logprobs,
+        });
+    }
+}
