@@ -1,0 +1,61 @@
+//! The route table: paths to handlers, the body limit, request ids. Nothing else.
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::error::{method_not_allowed, not_found};
+use crate::handlers::{chat, completions, embeddings, health, models};
+use crate::state::AppState;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole application, ready to serve or to drive with `oneshot` in tests.
+pub fn app(state: AppState) -> Router {
+    let limit = state.max_body_bytes();
+    Router::new()
+        .route("/v1/chat/completions", post(chat::chat_completions))
+        .route("/v1/completions", post(completions::completions))
+        .route("/v1/embeddings", post(embeddings::embeddings))
+        .route("/v1/models", get(models::list))
+        .route("/v1/models/{id}", get(models::retrieve))
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/metrics", get(crate::metrics::metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn(request_id))
+        .with_state(state)
+}
+
+/// Echo a well-formed client `x-request-id`, or mint one; it goes on every response.
+async fn request_id(req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .filter(|v| {
+            v.len() <= 128
+                && v.as_bytes()
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
+        })
+        .cloned()
+        .or_else(|| HeaderValue::from_str(&tierlm_api::ids::new_id("req")).ok());
+    let span = tracing::info_span!(
+        "request",
+        method = %req.method(),
+        path = %req.uri().path(),
+        request_id = id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or_default()
+    );
+    let _enter = span.enter();
+    drop(_enter);
+    let mut resp = next.run(req).await;
+    if let Some(id) = id {
+        resp.headers_mut().insert(REQUEST_ID, id);
+    }
+    resp
+}

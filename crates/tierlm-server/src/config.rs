@@ -1,0 +1,384 @@
+//! The TOML configuration, in two stages.
+//!
+//! Stage one parses into plain `Uninitialized*` structs with `deny_unknown_fields`,
+//! so a misspelt key is an error that names it and lists the expected ones. Stage two
+//! applies overrides (CLI flags and `TIERLM_*` variables, resolved by the binary) and
+//! validates into the runtime [`Config`]. Every default lives in this file, once.
+//! Relative paths are resolved against the working directory the server starts in.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use tierlm_engine::{EmbeddingConfig, ModelConfig};
+
+pub const DEFAULT_HOST: &str = "127.0.0.1";
+pub const DEFAULT_PORT: u16 = 8080;
+pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+pub const DEFAULT_CONTEXT_SIZE: u32 = 4096;
+pub const DEFAULT_PARALLEL: u32 = 4;
+pub const DEFAULT_BATCH_SIZE: u32 = 512;
+pub const DEFAULT_MAX_QUEUE: usize = 64;
+pub const DEFAULT_EMBED_BATCH: usize = 32;
+pub const DEFAULT_EMBED_MAX_INPUTS: usize = 2048;
+/// The model served when no config file names one.
+pub const DEFAULT_MODEL_NAME: &str = "smollm2-135m";
+pub const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+pub const DEFAULT_EMBED_NAME: &str = "all-minilm-l6-v2";
+pub const DEFAULT_EMBED_DIR: &str = "all-MiniLM-L6-v2";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UninitializedConfig {
+    #[serde(default)]
+    pub server: UninitializedServer,
+    #[serde(default)]
+    pub models: Option<Vec<UninitializedModel>>,
+    #[serde(default)]
+    pub embeddings: Option<UninitializedEmbeddings>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UninitializedServer {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub max_body_bytes: Option<usize>,
+    /// Folder that default model paths are taken from.
+    pub models_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UninitializedModel {
+    pub name: String,
+    pub path: PathBuf,
+    pub context_size: Option<u32>,
+    pub parallel: Option<u32>,
+    pub threads: Option<u32>,
+    pub batch_size: Option<u32>,
+    pub max_queue: Option<usize>,
+    pub chat_template: Option<String>,
+    pub gpu_layers: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UninitializedEmbeddings {
+    pub name: String,
+    pub path: PathBuf,
+    pub batch_size: Option<usize>,
+    pub max_inputs: Option<usize>,
+}
+
+/// Values from the command line and environment; `None` leaves the file's value.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    /// `NAME=PATH` pairs; when given they replace the file's model list.
+    pub models: Vec<(String, PathBuf)>,
+    pub embedding_model: Option<(String, PathBuf)>,
+    pub no_embeddings: bool,
+    pub context_size: Option<u32>,
+    pub parallel: Option<u32>,
+    pub threads: Option<u32>,
+    pub models_dir: Option<PathBuf>,
+}
+
+/// The validated configuration the server runs with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub host: IpAddr,
+    pub port: u16,
+    pub max_body_bytes: usize,
+    pub models: Vec<ModelConfig>,
+    pub embeddings: Option<EmbeddingConfig>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Parse a config file (stage one).
+pub fn parse_file(path: &Path) -> Result<UninitializedConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_str(&text).map_err(|message| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message,
+    })
+}
+
+pub fn parse_str(text: &str) -> Result<UninitializedConfig, String> {
+    toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())
+}
+
+fn default_threads() -> u32 {
+    std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(2)
+}
+
+fn positive(what: &str, v: u32) -> Result<u32, ConfigError> {
+    if v == 0 {
+        Err(ConfigError::Invalid(format!(
+            "{what} must be at least 1, got 0"
+        )))
+    } else {
+        Ok(v)
+    }
+}
+
+impl UninitializedConfig {
+    /// Stage two: apply overrides, fill defaults, validate.
+    pub fn load(self, o: &Overrides) -> Result<Config, ConfigError> {
+        let host_text = o
+            .host
+            .clone()
+            .or(self.server.host)
+            .unwrap_or_else(|| DEFAULT_HOST.to_string());
+        let host: IpAddr = host_text.parse().map_err(|_| {
+            ConfigError::Invalid(format!(
+                "`server.host` must be an IP address, got `{host_text}`"
+            ))
+        })?;
+        let models_dir = o
+            .models_dir
+            .clone()
+            .or(self.server.models_dir)
+            .unwrap_or_else(|| PathBuf::from("models"));
+        let raw_models: Vec<UninitializedModel> = if !o.models.is_empty() {
+            o.models
+                .iter()
+                .map(|(name, path)| UninitializedModel {
+                    name: name.clone(),
+                    path: path.clone(),
+                    context_size: None,
+                    parallel: None,
+                    threads: None,
+                    batch_size: None,
+                    max_queue: None,
+                    chat_template: None,
+                    gpu_layers: None,
+                })
+                .collect()
+        } else {
+            self.models.unwrap_or_else(|| {
+                vec![UninitializedModel {
+                    name: DEFAULT_MODEL_NAME.into(),
+                    path: models_dir.join(DEFAULT_MODEL_FILE),
+                    context_size: None,
+                    parallel: None,
+                    threads: None,
+                    batch_size: None,
+                    max_queue: None,
+                    chat_template: None,
+                    gpu_layers: None,
+                }]
+            })
+        };
+        let mut models = Vec::new();
+        for m in raw_models {
+            let what = |k: &str| format!("`{k}` of model `{}`", m.name);
+            if m.name.trim().is_empty() {
+                return Err(ConfigError::Invalid("a model has an empty `name`".into()));
+            }
+            if models.iter().any(|x: &ModelConfig| x.name == m.name) {
+                return Err(ConfigError::Invalid(format!(
+                    "model name `{}` is used twice",
+                    m.name
+                )));
+            }
+            if let Some(t) = &m.chat_template {
+                if !tierlm_engine::template::BUILTIN_TEMPLATES.contains(&t.as_str()) {
+                    return Err(ConfigError::Invalid(format!(
+                        "{} is `{t}`; expected one of {}",
+                        what("chat_template"),
+                        tierlm_engine::template::BUILTIN_TEMPLATES.join(", ")
+                    )));
+                }
+            }
+            let context_size = positive(
+                &what("context_size"),
+                o.context_size
+                    .or(m.context_size)
+                    .unwrap_or(DEFAULT_CONTEXT_SIZE),
+            )?;
+            let parallel = positive(
+                &what("parallel"),
+                o.parallel.or(m.parallel).unwrap_or(DEFAULT_PARALLEL),
+            )?;
+            if parallel > 64 {
+                return Err(ConfigError::Invalid(format!(
+                    "{} must be at most 64, got {parallel}",
+                    what("parallel")
+                )));
+            }
+            let batch_size = positive(
+                &what("batch_size"),
+                m.batch_size.unwrap_or(DEFAULT_BATCH_SIZE),
+            )?;
+            if batch_size < parallel {
+                return Err(ConfigError::Invalid(format!(
+                    "{} ({batch_size}) must be at least `parallel` ({parallel})",
+                    what("batch_size")
+                )));
+            }
+            models.push(ModelConfig {
+                name: m.name.clone(),
+                path: m.path,
+                context_size,
+                parallel,
+                threads: positive(
+                    &what("threads"),
+                    o.threads.or(m.threads).unwrap_or_else(default_threads),
+                )?,
+                batch_size,
+                max_queue: m.max_queue.unwrap_or(DEFAULT_MAX_QUEUE),
+                chat_template: m.chat_template,
+                gpu_layers: m.gpu_layers.unwrap_or(0),
+            });
+        }
+        let raw_embed = match (&o.embedding_model, o.no_embeddings) {
+            (_, true) => None,
+            (Some((name, path)), false) => Some(UninitializedEmbeddings {
+                name: name.clone(),
+                path: path.clone(),
+                batch_size: None,
+                max_inputs: None,
+            }),
+            (None, false) => match self.embeddings {
+                Some(e) => Some(e),
+                // With no config file, the default embedding model is served if present.
+                None if o.models.is_empty() && models_dir.join(DEFAULT_EMBED_DIR).is_dir() => {
+                    Some(UninitializedEmbeddings {
+                        name: DEFAULT_EMBED_NAME.into(),
+                        path: models_dir.join(DEFAULT_EMBED_DIR),
+                        batch_size: None,
+                        max_inputs: None,
+                    })
+                }
+                None => None,
+            },
+        };
+        let embeddings = raw_embed.map(|e| EmbeddingConfig {
+            name: e.name,
+            path: e.path,
+            batch_size: e.batch_size.unwrap_or(DEFAULT_EMBED_BATCH).max(1),
+            max_inputs: e.max_inputs.unwrap_or(DEFAULT_EMBED_MAX_INPUTS).max(1),
+        });
+        if let Some(e) = &embeddings {
+            if models.iter().any(|m| m.name == e.name) {
+                return Err(ConfigError::Invalid(format!(
+                    "embedding model name `{}` is also a chat model name",
+                    e.name
+                )));
+            }
+        }
+        Ok(Config {
+            host,
+            port: o.port.or(self.server.port).unwrap_or(DEFAULT_PORT),
+            max_body_bytes: self.server.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            models,
+            embeddings,
+        })
+    }
+}
+
+impl Config {
+    /// Check that every model file exists (used by `--check-config`).
+    pub fn check_files(&self) -> Result<(), ConfigError> {
+        for m in &self.models {
+            if !m.path.is_file() {
+                return Err(ConfigError::Invalid(format!(
+                    "model `{}`: file {} not found",
+                    m.name,
+                    m.path.display()
+                )));
+            }
+        }
+        if let Some(e) = &self.embeddings {
+            for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+                if !e.path.join(f).is_file() {
+                    return Err(ConfigError::Invalid(format!(
+                        "embedding model `{}`: {} not found",
+                        e.name,
+                        e.path.join(f).display()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = parse_str("[server]\ntemprature = 1\n").unwrap_err();
+        assert!(err.contains("temprature"), "{err}");
+        assert!(err.contains("port"), "expected keys listed: {err}");
+    }
+
+    #[test]
+    fn defaults_fill_an_empty_file() {
+        let cfg = parse_str("").unwrap().load(&Overrides::default()).unwrap();
+        assert_eq!(cfg.port, DEFAULT_PORT);
+        assert_eq!(cfg.models.len(), 1);
+        assert_eq!(cfg.models[0].name, DEFAULT_MODEL_NAME);
+        assert_eq!(cfg.models[0].context_size, DEFAULT_CONTEXT_SIZE);
+    }
+
+    #[test]
+    fn overrides_win_over_the_file() {
+        let raw = parse_str(
+            "[server]\nport = 9000\n[[models]]\nname = \"a\"\npath = \"a.gguf\"\nparallel = 2\n",
+        )
+        .unwrap();
+        let o = Overrides {
+            port: Some(0),
+            parallel: Some(8),
+            ..Default::default()
+        };
+        let cfg = raw.load(&o).unwrap();
+        assert_eq!(cfg.port, 0);
+        assert_eq!(cfg.models[0].parallel, 8);
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        let raw = parse_str("[[models]]\nname = \"a\"\npath = \"a.gguf\"\nparallel = 0\n").unwrap();
+        let err = raw.load(&Overrides::default()).unwrap_err().to_string();
+        assert!(err.contains("`parallel` of model `a`"), "{err}");
+        let raw = parse_str("[server]\nhost = \"localhost:1\"\n").unwrap();
+        assert!(raw
+            .load(&Overrides::default())
+            .unwrap_err()
+            .to_string()
+            .contains("server.host"));
+    }
+
+    #[test]
+    fn duplicate_model_names_are_rejected() {
+        let raw = parse_str(
+            "[[models]]\nname = \"a\"\npath = \"a.gguf\"\n[[models]]\nname = \"a\"\npath = \"b.gguf\"\n",
+        )
+        .unwrap();
+        assert!(raw.load(&Overrides::default()).is_err());
+    }
+}

@@ -1,0 +1,42 @@
+//! Thin HTTP handlers: extract, call the domain, map the result to JSON or SSE.
+
+pub mod chat;
+pub mod completions;
+pub mod embeddings;
+pub mod health;
+pub mod models;
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use tierlm_api::chat::StreamOptions;
+use tierlm_api::ApiError;
+
+/// Headers that say where an answer came from.
+pub fn local_headers(model: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(
+        HeaderName::from_static("x-tierlm-route"),
+        HeaderValue::from_static("local"),
+    );
+    if let Ok(v) = HeaderValue::from_str(model) {
+        h.insert(HeaderName::from_static("x-tierlm-model"), v);
+    }
+    h
+}
+
+/// Validate `stream` / `stream_options`; returns (stream, include_usage).
+pub fn stream_options(
+    stream: Option<bool>,
+    options: Option<&StreamOptions>,
+) -> Result<(bool, bool), ApiError> {
+    let stream = stream.unwrap_or(false);
+    if options.is_some() && !stream {
+        return Err(ApiError::invalid(
+            "stream_options",
+            "`stream_options` is only allowed when `stream` is true",
+        ));
+    }
+    Ok((
+        stream,
+        options.and_then(|o| o.include_usage).unwrap_or(false),
+    ))
+}

@@ -1,0 +1,51 @@
+//! `GET /v1/models` and `GET /v1/models/{id}`.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use tierlm_api::models::{ModelCard, ModelList};
+use tierlm_api::{ApiError, ErrorCode};
+
+use crate::error::HttpError;
+use crate::state::AppState;
+
+fn cards(state: &AppState) -> Vec<ModelCard> {
+    let reg = state.registry();
+    let created = tierlm_api::ids::unix_now();
+    let card = |id: &str| ModelCard {
+        id: id.to_string(),
+        object: "model".into(),
+        created,
+        owned_by: "tierlm-local".into(),
+    };
+    let mut out: Vec<ModelCard> = reg.chat.keys().map(|k| card(k)).collect();
+    if let Some(e) = &reg.embeddings {
+        out.push(card(e.name()));
+    }
+    out
+}
+
+pub async fn list(State(state): State<AppState>) -> Json<ModelList> {
+    Json(ModelList {
+        object: "list".into(),
+        data: cards(&state),
+    })
+}
+
+pub async fn retrieve(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ModelCard>, HttpError> {
+    cards(&state)
+        .into_iter()
+        .find(|c| c.id == id)
+        .map(Json)
+        .ok_or_else(|| {
+            HttpError(
+                ApiError::new(
+                    ErrorCode::ModelNotFound,
+                    format!("the model `{id}` does not exist"),
+                )
+                .with_param("model"),
+            )
+        })
+}

@@ -1,0 +1,83 @@
+//! The tierlm HTTP server: an OpenAI-compatible API over the local engine.
+//!
+//! [`serve`] binds the listener first (so `/health` answers while models load), loads
+//! the configured models off the async runtime, flips `/ready`, and shuts down
+//! gracefully on SIGINT/SIGTERM, letting in-flight requests finish.
+
+pub mod app;
+pub mod assemble;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod handlers;
+pub mod metrics;
+pub mod sse;
+pub mod state;
+
+pub use app::app;
+pub use config::Config;
+pub use state::{AppState, Registry};
+
+use std::future::Future;
+use tierlm_engine::{EmbeddingModel, LocalModel};
+
+/// Load every configured model (blocking; run it off the async runtime).
+pub fn load_models(state: &AppState) -> Result<Registry, String> {
+    let cfg = state.config();
+    let mut registry = Registry::default();
+    for m in &cfg.models {
+        let model = LocalModel::load(m, state.engine_metrics()).map_err(|e| e.to_string())?;
+        registry.chat.insert(m.name.clone(), model);
+    }
+    if let Some(e) = &cfg.embeddings {
+        registry.embeddings = Some(EmbeddingModel::load(e)?);
+    }
+    Ok(registry)
+}
+
+/// Serve until `shutdown` resolves. `on_listen` receives the bound address.
+pub async fn serve<F>(
+    config: Config,
+    on_listen: impl FnOnce(std::net::SocketAddr),
+    shutdown: F,
+) -> std::io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind((config.host, config.port)).await?;
+    let addr = listener.local_addr()?;
+    let state = AppState::new(config);
+    on_listen(addr);
+    let loader_state = state.clone();
+    let loader = tokio::task::spawn_blocking(move || match load_models(&loader_state) {
+        Ok(reg) => {
+            loader_state.install(reg);
+            tracing::info!("all models loaded; ready");
+            true
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "model loading failed");
+            loader_state.fail(e);
+            false
+        }
+    });
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
+        tokio::select! {
+            _ = shutdown => {}
+            _ = stop_rx => {}
+        }
+    });
+    let watch_loader = async move {
+        // A failed load is fatal: the process exits non-zero instead of serving nothing.
+        if let Ok(false) = loader.await {
+            let _ = stop_tx.send(());
+            return Err(std::io::Error::other("model loading failed"));
+        }
+        std::future::pending::<std::io::Result<()>>().await
+    };
+    tokio::select! {
+        r = server => r,
+        r = watch_loader => r,
+    }
+}

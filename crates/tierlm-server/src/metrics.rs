@@ -1,0 +1,137 @@
+//! HTTP-level metrics and the `/metrics` endpoint (Prometheus text format).
+//!
+//! Labels are bounded: `endpoint` is one of the routes, `model` one of the configured
+//! model names (or empty when the request never reached a model), `status` the HTTP
+//! status code.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use std::time::{Duration, Instant};
+use tierlm_api::metrics::{label_value, Counter, Exposition, Family, Histogram, LATENCY_BUCKETS};
+
+use crate::state::AppState;
+
+pub struct ServerMetrics {
+    pub requests: Family<Counter>,
+    pub prompt_tokens: Family<Counter>,
+    pub completion_tokens: Family<Counter>,
+    pub ttft: Family<Histogram>,
+    pub itl: Family<Histogram>,
+    pub duration: Family<Histogram>,
+}
+
+/// Inter-token latency buckets: finer than request latency.
+const ITL_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0,
+];
+
+impl Default for ServerMetrics {
+    fn default() -> Self {
+        Self {
+            requests: Family::new(Counter::default),
+            prompt_tokens: Family::new(Counter::default),
+            completion_tokens: Family::new(Counter::default),
+            ttft: Family::new(|| Histogram::new(LATENCY_BUCKETS)),
+            itl: Family::new(|| Histogram::new(ITL_BUCKETS)),
+            duration: Family::new(|| Histogram::new(LATENCY_BUCKETS)),
+        }
+    }
+}
+
+fn model_label(model: &str) -> String {
+    format!("model=\"{}\"", label_value(model))
+}
+
+impl ServerMetrics {
+    pub fn record_request(&self, endpoint: &str, model: &str, status: u16, took: Duration) {
+        self.requests
+            .get(&format!(
+                "endpoint=\"{endpoint}\",model=\"{}\",status=\"{status}\"",
+                label_value(model)
+            ))
+            .inc();
+        self.duration
+            .get(&format!("endpoint=\"{endpoint}\""))
+            .observe(took.as_secs_f64());
+    }
+
+    pub fn record_tokens(&self, model: &str, prompt: u32, completion: u32) {
+        let l = model_label(model);
+        self.prompt_tokens.get(&l).add(u64::from(prompt));
+        self.completion_tokens.get(&l).add(u64::from(completion));
+    }
+}
+
+/// Timing of one generation's token stream: first token and the gaps between tokens.
+pub struct TokenTimer {
+    start: Instant,
+    last: Option<Instant>,
+    model: String,
+}
+
+impl TokenTimer {
+    pub fn new(model: &str) -> Self {
+        Self {
+            start: Instant::now(),
+            last: None,
+            model: model_label(model),
+        }
+    }
+
+    /// A token (or text delta) arrived.
+    pub fn tick(&mut self, m: &ServerMetrics) {
+        let now = Instant::now();
+        match self.last {
+            None => m
+                .ttft
+                .get(&self.model)
+                .observe((now - self.start).as_secs_f64()),
+            Some(prev) => m.itl.get(&self.model).observe((now - prev).as_secs_f64()),
+        }
+        self.last = Some(now);
+    }
+}
+
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let m = state.metrics();
+    let mut e = Exposition::default();
+    e.counter(
+        "tierlm_requests_total",
+        "HTTP requests by endpoint, model and status.",
+        &m.requests,
+    );
+    e.counter(
+        "tierlm_prompt_tokens_total",
+        "Prompt tokens processed.",
+        &m.prompt_tokens,
+    );
+    e.counter(
+        "tierlm_completion_tokens_total",
+        "Completion tokens generated.",
+        &m.completion_tokens,
+    );
+    e.histogram(
+        "tierlm_time_to_first_token_seconds",
+        "Time from request arrival to the first generated token.",
+        &m.ttft,
+    );
+    e.histogram(
+        "tierlm_inter_token_latency_seconds",
+        "Time between consecutive generated tokens of a request.",
+        &m.itl,
+    );
+    e.histogram(
+        "tierlm_request_duration_seconds",
+        "Request duration by endpoint.",
+        &m.duration,
+    );
+    state.engine_metrics().render(&mut e);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        e.finish(),
+    )
+}

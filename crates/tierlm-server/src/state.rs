@@ -1,0 +1,144 @@
+//! Shared server state: the configuration, the loaded models, readiness, metrics.
+//!
+//! The server listens before the models finish loading, so `/health` answers at once
+//! while `/ready` and the inference routes wait for [`AppState::install`]. The model
+//! registry is swapped in whole, so handlers take one cheap snapshot per request.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use tierlm_api::{ApiError, ErrorCode};
+use tierlm_engine::{EmbeddingModel, EngineMetrics, LocalModel};
+
+use crate::config::Config;
+use crate::metrics::ServerMetrics;
+
+/// The loaded models.
+#[derive(Default, Clone)]
+pub struct Registry {
+    pub chat: BTreeMap<String, LocalModel>,
+    pub embeddings: Option<EmbeddingModel>,
+}
+
+struct Inner {
+    config: Config,
+    registry: RwLock<Arc<Registry>>,
+    ready: AtomicBool,
+    load_error: RwLock<Option<String>>,
+    metrics: ServerMetrics,
+    engine_metrics: Arc<EngineMetrics>,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+impl AppState {
+    pub fn new(config: Config) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                registry: RwLock::new(Arc::new(Registry::default())),
+                ready: AtomicBool::new(false),
+                load_error: RwLock::new(None),
+                metrics: ServerMetrics::default(),
+                engine_metrics: Arc::new(EngineMetrics::default()),
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn max_body_bytes(&self) -> usize {
+        self.inner.config.max_body_bytes
+    }
+
+    pub fn metrics(&self) -> &ServerMetrics {
+        &self.inner.metrics
+    }
+
+    pub fn engine_metrics(&self) -> &Arc<EngineMetrics> {
+        &self.inner.engine_metrics
+    }
+
+    /// Make the loaded models available and mark the server ready.
+    pub fn install(&self, registry: Registry) {
+        if let Ok(mut r) = self.inner.registry.write() {
+            *r = Arc::new(registry);
+        }
+        self.inner.ready.store(true, Ordering::Release);
+    }
+
+    /// Record a fatal load error (reported by `/ready`).
+    pub fn fail(&self, message: String) {
+        if let Ok(mut e) = self.inner.load_error.write() {
+            *e = Some(message);
+        }
+    }
+
+    pub fn load_error(&self) -> Option<String> {
+        self.inner.load_error.read().ok().and_then(|e| e.clone())
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.inner.ready.load(Ordering::Acquire)
+    }
+
+    pub fn registry(&self) -> Arc<Registry> {
+        self.inner
+            .registry
+            .read()
+            .map(|r| Arc::clone(&r))
+            .unwrap_or_default()
+    }
+
+    fn not_ready(&self) -> ApiError {
+        ApiError::new(
+            ErrorCode::NotReady,
+            "models are still loading; retry when /ready answers 200",
+        )
+    }
+
+    fn unknown_model(&self, name: &str, registry: &Registry, kind: &str) -> ApiError {
+        let mut names: Vec<&str> = registry.chat.keys().map(String::as_str).collect();
+        if let Some(e) = &registry.embeddings {
+            names.push(e.name());
+        }
+        ApiError::new(
+            ErrorCode::ModelNotFound,
+            format!(
+                "the model `{name}` does not exist or is not a {kind} model here; available: {}",
+                names.join(", ")
+            ),
+        )
+        .with_param("model")
+    }
+
+    /// The chat/completions model with this name.
+    pub fn chat_model(&self, name: &str) -> Result<LocalModel, ApiError> {
+        if !self.is_ready() {
+            return Err(self.not_ready());
+        }
+        let reg = self.registry();
+        reg.chat
+            .get(name)
+            .cloned()
+            .ok_or_else(|| self.unknown_model(name, &reg, "chat"))
+    }
+
+    /// The embedding model with this name.
+    pub fn embedding_model(&self, name: &str) -> Result<EmbeddingModel, ApiError> {
+        if !self.is_ready() {
+            return Err(self.not_ready());
+        }
+        let reg = self.registry();
+        match &reg.embeddings {
+            Some(e) if e.name() == name => Ok(e.clone()),
+            _ => Err(self.unknown_model(name, &reg, "embedding")),
+        }
+    }
+}

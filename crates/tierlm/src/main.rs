@@ -1,0 +1,132 @@
+//! The `tierlm` binary: parses the command line and wires the crates together.
+
+mod cli;
+mod pull;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tierlm_server::config::{self, Overrides, UninitializedConfig};
+
+use cli::{Cli, Command, ModelsCommand, ServeArgs};
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TIERLM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn load_config(args: &ServeArgs) -> Result<tierlm_server::Config, config::ConfigError> {
+    let raw = match &args.config {
+        Some(p) => config::parse_file(p)?,
+        None => UninitializedConfig::default(),
+    };
+    raw.load(&Overrides {
+        host: args.host.clone(),
+        port: args.port,
+        models: args.models.clone(),
+        embedding_model: args.embedding_model.clone(),
+        no_embeddings: args.no_embeddings,
+        context_size: args.context_size,
+        parallel: args.parallel,
+        threads: args.threads,
+        models_dir: args.models_dir.clone(),
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let cfg = match load_config(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.check_config {
+        return match cfg.check_files() {
+            Ok(()) => {
+                println!(
+                    "configuration ok: {} model(s){}",
+                    cfg.models.len(),
+                    if cfg.embeddings.is_some() {
+                        " + embeddings"
+                    } else {
+                        ""
+                    }
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(tierlm_server::serve(
+        cfg,
+        |addr| {
+            use std::io::Write;
+            println!("tierlm listening on http://{addr}");
+            let _ = std::io::stdout().flush();
+        },
+        shutdown_signal(),
+    ));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Models(ModelsCommand::List { config, server }) => pull::list(config, server),
+        Command::Models(ModelsCommand::Pull {
+            source,
+            dir,
+            sha256,
+            revision,
+            hub,
+        }) => pull::pull(&source, &dir, sha256.as_deref(), &revision, &hub),
+    }
+}

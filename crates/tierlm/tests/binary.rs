@@ -1,0 +1,108 @@
+//! The real `tierlm` binary started on port 0: it prints its address, answers
+//! /health at once and /ready once the model is loaded, and stops on SIGTERM.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn get(addr: &str, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or_default().to_string();
+    (status, body)
+}
+
+#[test]
+fn serves_on_port_zero_and_stops_on_sigterm() {
+    let model = repo_root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tierlm"))
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--no-embeddings",
+            "--context-size",
+            "256",
+            "--parallel",
+            "1",
+        ])
+        .arg("--model")
+        .arg(format!("smol={}", model.display()))
+        .env("TIERLM_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("tierlm listening on http://")
+        .unwrap()
+        .to_string();
+    assert_eq!(get(&addr, "/health").0, 200);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, body) = get(&addr, "/ready");
+        if status == 200 {
+            assert!(body.contains("smol"));
+            break;
+        }
+        assert_eq!(status, 503, "{body}");
+        assert!(Instant::now() < deadline, "not ready in time");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, body) = get(&addr, "/v1/models");
+    assert_eq!(status, 200);
+    assert!(body.contains("\"smol\""));
+    // SAFETY-free SIGTERM through the kill command.
+    let ok = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn check_config_names_unknown_keys() {
+    let dir = std::env::temp_dir().join(format!("tierlm-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[server]\ntemprature = 3\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tierlm"))
+        .args(["serve", "--check-config", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("temprature"), "{err}");
+}
