@@ -1,0 +1,50 @@
+"""Shared constants and assertions for the end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+
+import httpx
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BINARY = os.environ.get("TIERLM_BIN", os.path.join(REPO_ROOT, "target", "release", "tierlm"))
+CONFIG = os.path.join(REPO_ROOT, "tests", "e2e", "tierlm-e2e.toml")
+
+SMOL = "smollm2-135m"
+GEMMA = "gemma3-270m"
+EMBED = "all-minilm-l6-v2"
+CHAT_MODELS = [SMOL, GEMMA]
+
+# CPU inference on a small machine is slow: keep generations short.
+SHORT = 16
+
+
+def assert_error(resp: httpx.Response, status: int, *, code: str | None = None,
+                 param: str | None = None) -> dict:
+    """Assert an OpenAI-shaped error: {"error": {"message", "type", "param", "code"}}.
+
+    Returns the inner error object for further checks."""
+    assert resp.status_code == status, (
+        f"expected HTTP {status}, got {resp.status_code}: {resp.text[:500]}"
+    )
+    ctype = resp.headers.get("content-type", "")
+    assert ctype.startswith("application/json"), f"error content-type is {ctype!r}: {resp.text[:500]}"
+    body = resp.json()
+    assert isinstance(body, dict) and set(body) == {"error"}, f"not an error envelope: {body}"
+    err = body["error"]
+    assert isinstance(err, dict), body
+    for key in ("message", "type", "param", "code"):
+        assert key in err, f"error object lacks {key!r}: {body}"
+    assert isinstance(err["message"], str) and err["message"], body
+    assert isinstance(err["type"], str) and err["type"], body
+    assert err["param"] is None or isinstance(err["param"], str), body
+    assert err["code"] is None or isinstance(err["code"], str), body
+    if code is not None:
+        assert err["code"] == code, f"expected code {code!r}: {body}"
+    if param is not None:
+        assert err["param"] == param, f"expected param {param!r}: {body}"
+    return err
+
+
+def user(text: str) -> list[dict]:
+    return [{"role": "user", "content": text}]
