@@ -163,7 +163,7 @@ impl LocalModel {
                     .with_n_seq_max(wcfg.parallel)
                     .with_n_threads(wcfg.threads as i32)
                     .with_n_threads_batch(wcfg.threads as i32)
-                    .with_kv_unified(true)
+                    .with_kv_unified(false)
                     .with_swa_full(true);
                 let ctx = match backend().and_then(|b| {
                     worker_model

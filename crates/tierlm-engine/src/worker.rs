@@ -5,8 +5,11 @@
 //! prompts prefill in pieces while running streams keep flowing. New requests join
 //! between steps. Every sequence slot keeps the tokens of its KV cache after it
 //! finishes; a new prompt reuses the longest matching prefix, either in its own slot
-//! or copied from another slot's cache (a unified KV cache shares the cells), which
-//! is what makes shared system prompts and task instructions cheap.
+//! or copied from another slot's cache stream, which is what makes shared system
+//! prompts and task instructions cheap. Each sequence has its own KV stream rather
+//! than one unified cache: attention then reads only that sequence's cells, which is
+//! faster with many streams and keeps a request's output independent of its
+//! neighbours (byte-identical alone or in a batch).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -268,15 +271,20 @@ impl<'m> Worker<'m> {
         let mem_seq = self.slots[leader].seq;
         let reused = match donor {
             Some((d, l)) if l > own => {
+                // Streams are separate buffers: llama.cpp copies a whole stream (a
+                // partial cross-stream copy aborts), then the copy is trimmed.
                 let reuse = l.min(limit);
                 let src = self.slots[d].seq;
-                let _ = self
-                    .ctx
-                    .clear_kv_cache_seq(Some(mem_seq as u32), None, None);
-                let _ = self
-                    .ctx
-                    .copy_kv_cache_seq(src, mem_seq, Some(0), Some(reuse as u32));
-                reuse
+                let seq = Some(mem_seq as u32);
+                let _ = self.ctx.clear_kv_cache_seq(seq, None, None);
+                let _ = self.ctx.copy_kv_cache_seq(src, mem_seq, None, None);
+                match self.ctx.clear_kv_cache_seq(seq, Some(reuse as u32), None) {
+                    Ok(true) => reuse,
+                    _ => {
+                        let _ = self.ctx.clear_kv_cache_seq(seq, None, None);
+                        0
+                    }
+                }
             }
             _ => {
                 let reuse = own.min(limit);
@@ -442,15 +450,13 @@ impl<'m> Worker<'m> {
             };
             if self.slots[i].phase == Phase::Prefill {
                 self.slots[i].phase = Phase::Decode;
-                let prompt_len = self.slots[i].cache.len();
                 for j in 0..self.slots.len() {
                     if self.slots[j].phase == (Phase::Sibling { leader: i })
                         && self.slots[j].req == self.slots[i].req
                     {
                         let (src, dst) = (self.slots[i].seq, self.slots[j].seq);
-                        let _ =
-                            self.ctx
-                                .copy_kv_cache_seq(src, dst, Some(0), Some(prompt_len as u32));
+                        // A whole-stream copy (see `admit`): the leader holds just the prompt.
+                        let _ = self.ctx.copy_kv_cache_seq(src, dst, None, None);
                         self.slots[j].cache = self.slots[i].cache.clone();
                         self.slots[j].phase = Phase::Decode;
                         self.sample_one(j, idx);

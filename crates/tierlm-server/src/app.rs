@@ -6,6 +6,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
+use tracing::Instrument;
 
 use crate::error::{method_not_allowed, not_found};
 use crate::handlers::{chat, completions, embeddings, health, models};
@@ -51,9 +52,15 @@ async fn request_id(req: Request, next: Next) -> Response {
         path = %req.uri().path(),
         request_id = id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or_default()
     );
-    let _enter = span.enter();
-    drop(_enter);
-    let mut resp = next.run(req).await;
+    let started = std::time::Instant::now();
+    let mut resp = next.run(req).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::info!(
+            status = resp.status().as_u16(),
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "answered"
+        );
+    });
     if let Some(id) = id {
         resp.headers_mut().insert(REQUEST_ID, id);
     }

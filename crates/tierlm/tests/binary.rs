@@ -106,3 +106,28 @@ fn check_config_names_unknown_keys() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("temprature"), "{err}");
 }
+
+/// docs/CONFIGURATION.md embeds `--help`; this fails when the two drift apart.
+#[test]
+fn configuration_doc_matches_help() {
+    let doc = std::fs::read_to_string(repo_root().join("docs/CONFIGURATION.md")).unwrap();
+    for (marker, args) in [
+        ("serve-help", &["serve", "--help"][..]),
+        ("pull-help", &["models", "pull", "--help"][..]),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tierlm"))
+            .args(args)
+            .output()
+            .unwrap();
+        let help = String::from_utf8(out.stdout).unwrap();
+        let begin = format!("<!-- BEGIN {marker} -->\n```text\n");
+        let start = doc.find(&begin).unwrap() + begin.len();
+        let end = start + doc[start..].find("\n```\n<!-- END").unwrap();
+        assert_eq!(
+            doc[start..end].trim_end(),
+            help.trim_end(),
+            "regenerate docs/CONFIGURATION.md from `tierlm {}`",
+            args.join(" ")
+        );
+    }
+}
