@@ -38,6 +38,18 @@ pub enum ErrorCode {
     NotReady,
     /// A bug or an unexpected engine failure.
     Internal,
+    /// A cloud provider rejected the request as invalid (its message is passed on).
+    ProviderRejected,
+    /// A cloud provider refused our credentials (the key is never echoed).
+    ProviderAuth,
+    /// A cloud provider failed (5xx, bad response) after retries and fallbacks.
+    ProviderError,
+    /// Every target of a cloud model is unavailable (circuit open, unreachable).
+    ProviderUnavailable,
+    /// A cloud provider did not answer in time.
+    ProviderTimeout,
+    /// Every target of a cloud model is rate limited.
+    ProviderRateLimited,
 }
 
 impl ErrorCode {
@@ -57,6 +69,12 @@ impl ErrorCode {
             ErrorCode::Overloaded => "overloaded",
             ErrorCode::NotReady => "not_ready",
             ErrorCode::Internal => "internal_error",
+            ErrorCode::ProviderRejected => "provider_rejected_request",
+            ErrorCode::ProviderAuth => "provider_auth_failed",
+            ErrorCode::ProviderError => "provider_error",
+            ErrorCode::ProviderUnavailable => "provider_unavailable",
+            ErrorCode::ProviderTimeout => "provider_timeout",
+            ErrorCode::ProviderRateLimited => "provider_rate_limited",
         }
     }
 
@@ -72,8 +90,13 @@ impl ErrorCode {
             | ErrorCode::ModelNotFound
             | ErrorCode::PayloadTooLarge
             | ErrorCode::NotFound
-            | ErrorCode::MethodNotAllowed => "invalid_request_error",
-            ErrorCode::Overloaded => "rate_limit_error",
+            | ErrorCode::MethodNotAllowed
+            | ErrorCode::ProviderRejected => "invalid_request_error",
+            ErrorCode::Overloaded | ErrorCode::ProviderRateLimited => "rate_limit_error",
+            ErrorCode::ProviderAuth | ErrorCode::ProviderError | ErrorCode::ProviderTimeout => {
+                "api_error"
+            }
+            ErrorCode::ProviderUnavailable => "service_unavailable_error",
             ErrorCode::NotReady => "service_unavailable_error",
             ErrorCode::Internal => "server_error",
         }
@@ -87,13 +110,16 @@ impl ErrorCode {
             | ErrorCode::UnknownParameter
             | ErrorCode::UnsupportedParameter
             | ErrorCode::ContextLengthExceeded
-            | ErrorCode::InvalidJsonSchema => 400,
+            | ErrorCode::InvalidJsonSchema
+            | ErrorCode::ProviderRejected => 400,
             ErrorCode::ModelNotFound | ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::PayloadTooLarge => 413,
-            ErrorCode::Overloaded => 429,
+            ErrorCode::Overloaded | ErrorCode::ProviderRateLimited => 429,
             ErrorCode::Internal => 500,
-            ErrorCode::NotReady => 503,
+            ErrorCode::ProviderAuth | ErrorCode::ProviderError => 502,
+            ErrorCode::NotReady | ErrorCode::ProviderUnavailable => 503,
+            ErrorCode::ProviderTimeout => 504,
         }
     }
 }
@@ -214,6 +240,12 @@ mod tests {
             Overloaded,
             NotReady,
             Internal,
+            ProviderRejected,
+            ProviderAuth,
+            ProviderError,
+            ProviderUnavailable,
+            ProviderTimeout,
+            ProviderRateLimited,
         ] {
             assert!((400..600).contains(&code.http_status()), "{code:?}");
             assert!(!code.as_str().is_empty());

@@ -1,0 +1,518 @@
+//! One cloud provider endpoint: authentication, timeouts, HTTP, and the mapping of its
+//! failures into [`ProviderError`]s that the retry logic can reason about.
+//!
+//! Credentials are held in a [`Secret`] whose `Debug` hides the value; they are only
+//! ever written into the outgoing request header. A streamed call returns only after
+//! the first chunk has arrived, so everything that fails before the client has seen a
+//! byte can still be retried or sent to a fallback.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::Duration;
+
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use tierlm_api::chat::{ChatCompletion, ChatCompletionChunk, ChatCompletionRequest};
+use tierlm_api::{ApiError, Usage};
+use tokio::time::Instant;
+
+use crate::reliability::{CircuitBreaker, RetryPolicy};
+use crate::sse::SseParser;
+use crate::wire::{self, WireRequest};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    OpenAi,
+    Anthropic,
+    Gemini,
+    OpenAiCompatible,
+}
+
+impl ProviderKind {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "openai" => Some(Self::OpenAi),
+            "anthropic" => Some(Self::Anthropic),
+            "gemini" => Some(Self::Gemini),
+            "openai_compatible" => Some(Self::OpenAiCompatible),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OpenAi => "openai",
+            Self::Anthropic => "anthropic",
+            Self::Gemini => "gemini",
+            Self::OpenAiCompatible => "openai_compatible",
+        }
+    }
+
+    /// The public endpoint, where the kind has one.
+    pub fn default_base_url(self) -> Option<&'static str> {
+        match self {
+            Self::OpenAi => Some("https://api.openai.com/v1"),
+            Self::Anthropic => Some("https://api.anthropic.com"),
+            Self::Gemini => Some("https://generativelanguage.googleapis.com"),
+            Self::OpenAiCompatible => None,
+        }
+    }
+}
+
+/// A credential; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ProviderSettings {
+    pub name: String,
+    pub kind: ProviderKind,
+    pub base_url: String,
+    pub api_key: Option<Secret>,
+    pub connect_timeout: Duration,
+    pub first_token_timeout: Duration,
+    pub total_timeout: Duration,
+    pub retry: RetryPolicy,
+    pub breaker_failures: u32,
+    pub breaker_cooldown: Duration,
+}
+
+/// Why a call to a provider failed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProviderError {
+    /// 4xx other than auth and rate limits: the request itself is wrong.
+    Rejected {
+        status: u16,
+        message: String,
+    },
+    /// 401/403.
+    Auth {
+        status: u16,
+    },
+    RateLimited {
+        retry_after: Option<Duration>,
+        message: String,
+    },
+    Server {
+        status: u16,
+        message: String,
+    },
+    Connect(String),
+    Timeout(String),
+    /// The answer could not be understood, or a stream broke.
+    Broken(String),
+    CircuitOpen,
+}
+
+impl ProviderError {
+    /// Worth another attempt at the same target.
+    pub fn retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::RateLimited { .. } | Self::Server { .. } | Self::Connect(_) | Self::Timeout(_)
+        )
+    }
+
+    /// Counts against the target's health (opens the breaker).
+    pub fn is_outage(&self) -> bool {
+        matches!(
+            self,
+            Self::Server { .. } | Self::Connect(_) | Self::Timeout(_) | Self::Broken(_)
+        )
+    }
+}
+
+impl fmt::Display for ProviderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Rejected { status, message } => {
+                write!(f, "rejected the request ({status}): {message}")
+            }
+            Self::Auth { status } => write!(f, "refused the credentials ({status})"),
+            Self::RateLimited { message, .. } => write!(f, "rate limited (429): {message}"),
+            Self::Server { status, message } => write!(f, "failed ({status}): {message}"),
+            Self::Connect(m) => write!(f, "unreachable: {m}"),
+            Self::Timeout(m) => write!(f, "timed out: {m}"),
+            Self::Broken(m) => write!(f, "sent a broken answer: {m}"),
+            Self::CircuitOpen => write!(f, "circuit open after repeated failures"),
+        }
+    }
+}
+
+/// A stream of OpenAI chunks from a provider; usage arrives with the last item.
+pub type ChunkStream = BoxStream<'static, Result<StreamItem, ProviderError>>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamItem {
+    Chunk(ChatCompletionChunk),
+    /// The provider finished; its exact usage, if it reported one.
+    End(Option<Usage>),
+}
+
+enum Decoder {
+    OpenAi(wire::openai::StreamDecoder),
+    Anthropic(wire::anthropic::StreamDecoder),
+    Gemini(wire::gemini::StreamDecoder),
+}
+
+impl Decoder {
+    fn new(kind: ProviderKind, model: &str, id: String, created: u64) -> Self {
+        match kind {
+            ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => {
+                Self::OpenAi(wire::openai::StreamDecoder::new(model, id, created))
+            }
+            ProviderKind::Anthropic => {
+                Self::Anthropic(wire::anthropic::StreamDecoder::new(model, id, created))
+            }
+            ProviderKind::Gemini => {
+                Self::Gemini(wire::gemini::StreamDecoder::new(model, id, created))
+            }
+        }
+    }
+    fn on_event(
+        &mut self,
+        event: Option<&str>,
+        data: &str,
+    ) -> Result<Vec<ChatCompletionChunk>, String> {
+        match self {
+            Self::OpenAi(d) => d.on_event(event, data),
+            Self::Anthropic(d) => d.on_event(event, data),
+            Self::Gemini(d) => d.on_event(event, data),
+        }
+    }
+    fn is_done(&self) -> bool {
+        match self {
+            Self::OpenAi(d) => d.is_done(),
+            Self::Anthropic(d) => d.is_done(),
+            Self::Gemini(d) => d.is_done(),
+        }
+    }
+    fn usage(&self) -> Option<Usage> {
+        match self {
+            Self::OpenAi(d) => d.usage(),
+            Self::Anthropic(d) => d.usage(),
+            Self::Gemini(d) => d.usage(),
+        }
+    }
+}
+
+pub struct Provider {
+    pub settings: ProviderSettings,
+    pub breaker: CircuitBreaker,
+    http: reqwest::Client,
+}
+
+fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    v.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| *s >= 0.0)
+        .map(Duration::from_secs_f64)
+}
+
+impl Provider {
+    pub fn new(settings: ProviderSettings) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(settings.connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .user_agent(concat!("tierlm/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("provider `{}`: {e}", settings.name))?;
+        let breaker = CircuitBreaker::new(settings.breaker_failures, settings.breaker_cooldown);
+        Ok(Self {
+            settings,
+            breaker,
+            http,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.settings.name
+    }
+
+    fn build(
+        &self,
+        req: &ChatCompletionRequest,
+        upstream: &str,
+        stream: bool,
+    ) -> Result<WireRequest, ApiError> {
+        match self.settings.kind {
+            ProviderKind::OpenAi => wire::openai::build_request(req, upstream, stream),
+            ProviderKind::OpenAiCompatible => {
+                wire::openai::build_compatible_request(req, upstream, stream)
+            }
+            ProviderKind::Anthropic => wire::anthropic::build_request(req, upstream, stream),
+            ProviderKind::Gemini => wire::gemini::build_request(req, upstream, stream),
+        }
+    }
+
+    fn error_message(&self, body: &str) -> String {
+        let m = match self.settings.kind {
+            ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => {
+                wire::openai::error_message(body)
+            }
+            ProviderKind::Anthropic => wire::anthropic::error_message(body),
+            ProviderKind::Gemini => wire::gemini::error_message(body),
+        };
+        m.unwrap_or_else(|| body.chars().take(300).collect())
+    }
+
+    async fn send(
+        &self,
+        wire: &WireRequest,
+        deadline: Instant,
+    ) -> Result<reqwest::Response, ProviderError> {
+        let url = format!(
+            "{}{}",
+            self.settings.base_url.trim_end_matches('/'),
+            wire.path
+        );
+        let mut rb = self.http.post(&url).query(&wire.query).json(&wire.body);
+        if let Some(key) = &self.settings.api_key {
+            rb = match self.settings.kind {
+                ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => {
+                    rb.bearer_auth(key.expose())
+                }
+                ProviderKind::Anthropic => rb
+                    .header("x-api-key", key.expose())
+                    .header("anthropic-version", "2023-06-01"),
+                ProviderKind::Gemini => rb.header("x-goog-api-key", key.expose()),
+            };
+        } else if self.settings.kind == ProviderKind::Anthropic {
+            rb = rb.header("anthropic-version", "2023-06-01");
+        }
+        let resp = match tokio::time::timeout_at(deadline, rb.send()).await {
+            Err(_) => {
+                return Err(ProviderError::Timeout(
+                    "no response before the first-token timeout".into(),
+                ))
+            }
+            Ok(Err(e)) if e.is_timeout() => return Err(ProviderError::Timeout(e.to_string())),
+            Ok(Err(e)) => return Err(ProviderError::Connect(without_url(&e))),
+            Ok(Ok(r)) => r,
+        };
+        let status = resp.status().as_u16();
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let retry_after = parse_retry_after(resp.headers());
+        let body = tokio::time::timeout_at(deadline, resp.text())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        let message = self.error_message(&body);
+        Err(match status {
+            401 | 403 => ProviderError::Auth { status },
+            429 => ProviderError::RateLimited {
+                retry_after,
+                message,
+            },
+            s if s >= 500 => ProviderError::Server { status: s, message },
+            s => ProviderError::Rejected { status: s, message },
+        })
+    }
+
+    /// One non-streaming call.
+    pub async fn chat_once(
+        &self,
+        req: &ChatCompletionRequest,
+        upstream: &str,
+        model: &str,
+    ) -> Result<ChatCompletion, ProviderError> {
+        let wire = self
+            .build(req, upstream, false)
+            .map_err(|e| ProviderError::Rejected {
+                status: 400,
+                message: e.message,
+            })?;
+        let deadline = Instant::now() + self.settings.total_timeout;
+        let resp = self.send(&wire, deadline).await?;
+        let bytes = match tokio::time::timeout_at(deadline, resp.bytes()).await {
+            Err(_) => {
+                return Err(ProviderError::Timeout(
+                    "the answer did not arrive in time".into(),
+                ))
+            }
+            Ok(Err(e)) => return Err(ProviderError::Broken(without_url(&e))),
+            Ok(Ok(b)) => b,
+        };
+        let value: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| ProviderError::Broken(format!("invalid JSON: {e}")))?;
+        let parsed = match self.settings.kind {
+            ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => {
+                wire::openai::parse_response(&value, model)
+            }
+            ProviderKind::Anthropic => wire::anthropic::parse_response(&value, model),
+            ProviderKind::Gemini => wire::gemini::parse_response(&value, model),
+        };
+        parsed.map_err(ProviderError::Broken)
+    }
+
+    /// One streaming call; returns once the first chunk has arrived.
+    pub async fn stream_once(
+        &self,
+        req: &ChatCompletionRequest,
+        upstream: &str,
+        model: &str,
+        id: String,
+        created: u64,
+    ) -> Result<ChunkStream, ProviderError> {
+        let wire = self
+            .build(req, upstream, true)
+            .map_err(|e| ProviderError::Rejected {
+                status: 400,
+                message: e.message,
+            })?;
+        let start = Instant::now();
+        let first_deadline = start + self.settings.first_token_timeout;
+        let total_deadline = start + self.settings.total_timeout;
+        let resp = self.send(&wire, first_deadline.min(total_deadline)).await?;
+        let mut state = StreamState {
+            body: resp.bytes_stream().boxed(),
+            parser: SseParser::new(),
+            decoder: Decoder::new(self.settings.kind, model, id, created),
+            queue: VecDeque::new(),
+            deadline: total_deadline,
+            ended: false,
+        };
+        // Prefetch until the first chunk: failures up to here are still retryable.
+        while state.queue.is_empty() && !state.ended {
+            state.fill(first_deadline.min(total_deadline)).await?;
+        }
+        Ok(futures::stream::unfold(state, |mut st| async move {
+            loop {
+                if let Some(item) = st.queue.pop_front() {
+                    return Some((Ok(item), st));
+                }
+                if st.ended {
+                    return None;
+                }
+                let deadline = st.deadline;
+                if let Err(e) = st.fill(deadline).await {
+                    st.ended = true;
+                    return Some((Err(e), st));
+                }
+            }
+        })
+        .boxed())
+    }
+}
+
+struct StreamState {
+    body: BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    parser: SseParser,
+    decoder: Decoder,
+    queue: VecDeque<StreamItem>,
+    deadline: Instant,
+    ended: bool,
+}
+
+impl StreamState {
+    /// Read more bytes and decode what they complete.
+    async fn fill(&mut self, deadline: Instant) -> Result<(), ProviderError> {
+        let next = match tokio::time::timeout_at(deadline, self.body.next()).await {
+            Err(_) => {
+                return Err(ProviderError::Timeout(
+                    "the provider stopped sending".into(),
+                ))
+            }
+            Ok(n) => n,
+        };
+        let events = match next {
+            Some(Ok(bytes)) => self.parser.push(&bytes),
+            Some(Err(e)) => {
+                return Err(ProviderError::Broken(format!(
+                    "the stream broke: {}",
+                    without_url(&e)
+                )))
+            }
+            None => {
+                let rest = self.parser.finish();
+                self.decode(rest)?;
+                if !self.decoder.is_done() {
+                    return Err(ProviderError::Broken(
+                        "the stream ended before the answer was complete".into(),
+                    ));
+                }
+                self.ended = true;
+                self.queue.push_back(StreamItem::End(self.decoder.usage()));
+                return Ok(());
+            }
+        };
+        self.decode(events)?;
+        if self.decoder.is_done() && !self.ended {
+            self.ended = true;
+            self.queue.push_back(StreamItem::End(self.decoder.usage()));
+        }
+        Ok(())
+    }
+
+    fn decode(&mut self, events: Vec<crate::sse::SseEvent>) -> Result<(), ProviderError> {
+        for ev in events {
+            let chunks = self
+                .decoder
+                .on_event(ev.event.as_deref(), &ev.data)
+                .map_err(ProviderError::Broken)?;
+            self.queue.extend(chunks.into_iter().map(StreamItem::Chunk));
+        }
+        Ok(())
+    }
+}
+
+/// reqwest errors print the URL, which may carry a key in its query; drop it.
+fn without_url(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    if let Some(url) = e.url() {
+        s = s.replace(url.as_str(), "<provider url>");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Secret::new("sk-live-123".into());
+        assert_eq!(format!("{s:?}"), "Secret(***)");
+    }
+
+    #[test]
+    fn only_transient_failures_are_retried() {
+        assert!(ProviderError::Server {
+            status: 503,
+            message: String::new()
+        }
+        .retryable());
+        assert!(ProviderError::RateLimited {
+            retry_after: None,
+            message: String::new()
+        }
+        .retryable());
+        assert!(!ProviderError::Rejected {
+            status: 400,
+            message: String::new()
+        }
+        .retryable());
+        assert!(!ProviderError::Auth { status: 401 }.retryable());
+    }
+}

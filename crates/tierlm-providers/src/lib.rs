@@ -1,0 +1,15 @@
+//! Cloud LLM providers: wire formats, SSE parsing, HTTP clients, retries, fallbacks
+//! and circuit breakers. The gateway talks OpenAI Chat Completions internally; this
+//! crate translates to and from each provider (OpenAI, Anthropic, Gemini, and any
+//! OpenAI-compatible server such as vLLM, llama.cpp's server or Ollama).
+
+pub mod client;
+pub mod cloud;
+pub mod reliability;
+pub mod sse;
+pub mod wire;
+
+pub use client::{
+    ChunkStream, Provider, ProviderError, ProviderKind, ProviderSettings, Secret, StreamItem,
+};
+pub use cloud::{CloudModel, Served, Target};
