@@ -36,6 +36,10 @@ pub struct UninitializedConfig {
     pub models: Option<Vec<UninitializedModel>>,
     #[serde(default)]
     pub embeddings: Option<UninitializedEmbeddings>,
+    #[serde(default)]
+    pub providers: Option<Vec<crate::cloud_config::UninitializedProvider>>,
+    #[serde(default)]
+    pub cloud_models: Option<Vec<crate::cloud_config::UninitializedCloudModel>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -94,6 +98,7 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub models: Vec<ModelConfig>,
     pub embeddings: Option<EmbeddingConfig>,
+    pub cloud: crate::cloud_config::CloudConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -287,7 +292,18 @@ impl UninitializedConfig {
                 )));
             }
         }
+        let mut names: Vec<String> = models.iter().map(|m| m.name.clone()).collect();
+        if let Some(e) = &embeddings {
+            names.push(e.name.clone());
+        }
+        let cloud = crate::cloud_config::validate(
+            self.providers.unwrap_or_default(),
+            self.cloud_models.unwrap_or_default(),
+            &names,
+            &|k| std::env::var(k).ok(),
+        )?;
         Ok(Config {
+            cloud,
             host,
             port: o.port.or(self.server.port).unwrap_or(DEFAULT_PORT),
             max_body_bytes: self.server.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),

@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod assemble;
+pub mod cloud_config;
 pub mod config;
 pub mod error;
 pub mod extract;
@@ -32,6 +33,7 @@ pub fn load_models(state: &AppState) -> Result<Registry, String> {
     if let Some(e) = &cfg.embeddings {
         registry.embeddings = Some(EmbeddingModel::load(e)?);
     }
+    registry.cloud = cloud_config::build(&cfg.cloud)?;
     Ok(registry)
 }
 

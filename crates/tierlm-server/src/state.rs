@@ -10,6 +10,7 @@ use std::sync::{Arc, RwLock};
 
 use tierlm_api::{ApiError, ErrorCode};
 use tierlm_engine::{EmbeddingModel, EngineMetrics, LocalModel};
+use tierlm_providers::CloudModel;
 
 use crate::config::Config;
 use crate::metrics::ServerMetrics;
@@ -19,6 +20,8 @@ use crate::metrics::ServerMetrics;
 pub struct Registry {
     pub chat: BTreeMap<String, LocalModel>,
     pub embeddings: Option<EmbeddingModel>,
+    /// Cloud models and the local model each may fall back to.
+    pub cloud: BTreeMap<String, (CloudModel, Option<String>)>,
 }
 
 struct Inner {
@@ -105,6 +108,7 @@ impl AppState {
 
     fn unknown_model(&self, name: &str, registry: &Registry, kind: &str) -> ApiError {
         let mut names: Vec<&str> = registry.chat.keys().map(String::as_str).collect();
+        names.extend(registry.cloud.keys().map(String::as_str));
         if let Some(e) = &registry.embeddings {
             names.push(e.name());
         }
@@ -128,6 +132,14 @@ impl AppState {
             .get(name)
             .cloned()
             .ok_or_else(|| self.unknown_model(name, &reg, "chat"))
+    }
+
+    /// The cloud model with this name and its local fallback, if it is one.
+    pub fn cloud_model(&self, name: &str) -> Option<(CloudModel, Option<String>)> {
+        if !self.is_ready() {
+            return None;
+        }
+        self.registry().cloud.get(name).cloned()
     }
 
     /// The embedding model with this name.

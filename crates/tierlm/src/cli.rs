@@ -23,6 +23,24 @@ pub enum Command {
     /// List or download models.
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Measure prefill and decode speed of a GGUF model (compare with llama-bench).
+    Bench {
+        /// The GGUF file.
+        #[arg(long)]
+        model: PathBuf,
+        /// CPU threads.
+        #[arg(long, default_value_t = 2)]
+        threads: u32,
+        /// Prompt length for the prefill test (llama-bench `-p`).
+        #[arg(long, default_value_t = 512)]
+        prompt_tokens: u32,
+        /// Tokens for the decode test (llama-bench `-n`).
+        #[arg(long, default_value_t = 128)]
+        gen_tokens: u32,
+        /// Measured repetitions (after one warm-up).
+        #[arg(long, default_value_t = 3)]
+        repetitions: u32,
+    },
 }
 
 #[derive(Debug, Args, Clone)]

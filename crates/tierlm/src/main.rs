@@ -1,5 +1,6 @@
 //! The `tierlm` binary: parses the command line and wires the crates together.
 
+mod bench;
 mod cli;
 mod pull;
 
@@ -120,6 +121,19 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Bench {
+            model,
+            threads,
+            prompt_tokens,
+            gen_tokens,
+            repetitions,
+        } => bench::bench(bench::BenchArgs {
+            model,
+            threads,
+            prompt_tokens,
+            gen_tokens,
+            repetitions: repetitions.max(1),
+        }),
         Command::Models(ModelsCommand::List { config, server }) => pull::list(config, server),
         Command::Models(ModelsCommand::Pull {
             source,

@@ -46,6 +46,18 @@ pub async fn chat_completions(
 
 async fn start(state: &AppState, req: ChatCompletionRequest) -> Result<Response, ApiError> {
     let started = Instant::now();
+    if let Some((cloud, fallback)) = state.cloud_model(&req.model) {
+        return super::cloud_chat::serve(state, req, cloud, fallback, started).await;
+    }
+    start_local(state, req, started).await
+}
+
+/// Answer with a local model.
+pub async fn start_local(
+    state: &AppState,
+    req: ChatCompletionRequest,
+    started: Instant,
+) -> Result<Response, ApiError> {
     let model = state.chat_model(&req.model)?;
     let (stream, include_usage) = stream_options(req.stream, req.stream_options.as_ref())?;
     let prepared = prepare_chat(&model, &req)?;

@@ -1,6 +1,7 @@
 //! Thin HTTP handlers: extract, call the domain, map the result to JSON or SSE.
 
 pub mod chat;
+pub mod cloud_chat;
 pub mod completions;
 pub mod embeddings;
 pub mod health;

@@ -18,6 +18,15 @@ fn cards(state: &AppState) -> Vec<ModelCard> {
         owned_by: "tierlm-local".into(),
     };
     let mut out: Vec<ModelCard> = reg.chat.keys().map(|k| card(k)).collect();
+    out.extend(reg.cloud.iter().map(|(name, (m, _))| {
+        ModelCard {
+            owned_by: m
+                .targets
+                .first()
+                .map_or_else(String::new, |t| t.provider.name().to_string()),
+            ..card(name)
+        }
+    }));
     if let Some(e) = &reg.embeddings {
         out.push(card(e.name()));
     }

@@ -1,0 +1,134 @@
+//! Chat completions answered by a cloud model: retries, fallbacks and breakers live
+//! in `tierlm-providers`; this handler maps the result to JSON or SSE and, when every
+//! target fails and the model names a local fallback, answers locally instead.
+
+use std::time::Instant;
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use tierlm_api::chat::{ChatCompletionChunk, ChatCompletionRequest};
+use tierlm_api::{ApiError, ErrorCode};
+use tierlm_providers::{CloudModel, Served, StreamItem};
+
+use crate::handlers::stream_options;
+use crate::sse::{self, SseFrame};
+use crate::state::AppState;
+
+const ENDPOINT: &str = "chat_completions";
+
+fn cloud_headers(model: &str, served: &Served) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(
+        HeaderName::from_static("x-tierlm-route"),
+        HeaderValue::from_static("cloud"),
+    );
+    for (name, value) in [
+        ("x-tierlm-model", model),
+        ("x-tierlm-provider", served.provider.as_str()),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            h.insert(HeaderName::from_static(name), v);
+        }
+    }
+    h
+}
+
+pub async fn serve(
+    state: &AppState,
+    req: ChatCompletionRequest,
+    cloud: CloudModel,
+    fallback: Option<String>,
+    started: Instant,
+) -> Result<Response, ApiError> {
+    let (stream, include_usage) = stream_options(req.stream, req.stream_options.as_ref())?;
+    let result = if stream {
+        stream_cloud(state, &req, &cloud, include_usage, started).await
+    } else {
+        match cloud.chat(&req).await {
+            Ok((answer, served)) => {
+                let u = answer.usage;
+                state
+                    .metrics()
+                    .record_tokens(&req.model, u.prompt_tokens, u.completion_tokens);
+                state
+                    .metrics()
+                    .record_request(ENDPOINT, &req.model, 200, started.elapsed());
+                Ok((cloud_headers(&req.model, &served), axum::Json(answer)).into_response())
+            }
+            Err(e) => Err(e),
+        }
+    };
+    match (result, fallback) {
+        (Err(e), Some(local)) if e.code != ErrorCode::ProviderRejected => {
+            tracing::warn!(model = %req.model, fallback = %local, error = %e.message, "cloud failed; answering locally");
+            let mut local_req = req;
+            local_req.model = local;
+            let mut resp = super::chat::start_local(state, local_req, started).await?;
+            resp.headers_mut().insert(
+                HeaderName::from_static("x-tierlm-reason"),
+                HeaderValue::from_static("cloud_failed_local_fallback"),
+            );
+            Ok(resp)
+        }
+        // Errors are counted by the caller, like local ones.
+        (r, _) => r,
+    }
+}
+
+async fn stream_cloud(
+    state: &AppState,
+    req: &ChatCompletionRequest,
+    cloud: &CloudModel,
+    include_usage: bool,
+    started: Instant,
+) -> Result<Response, ApiError> {
+    let id = tierlm_api::ids::new_id("chatcmpl");
+    let created = tierlm_api::ids::unix_now();
+    let (items, served) = cloud.chat_stream(req, &id, created).await?;
+    let model = req.model.clone();
+    let st = state.clone();
+    let frames = items
+        .scan(false, move |finished, item| {
+            if *finished {
+                return futures::future::ready(None);
+            }
+            let frames = match item {
+                Ok(StreamItem::Chunk(c)) => vec![SseFrame::json(&c)],
+                Ok(StreamItem::End(usage)) => {
+                    *finished = true;
+                    let u = usage.unwrap_or_default();
+                    st.metrics()
+                        .record_tokens(&model, u.prompt_tokens, u.completion_tokens);
+                    st.metrics()
+                        .record_request(ENDPOINT, &model, 200, started.elapsed());
+                    let mut f = Vec::new();
+                    if include_usage {
+                        f.push(SseFrame::json(&ChatCompletionChunk {
+                            id: id.clone(),
+                            object: "chat.completion.chunk".into(),
+                            created,
+                            model: model.clone(),
+                            choices: Vec::new(),
+                            usage,
+                        }));
+                    }
+                    f.push(SseFrame::done());
+                    f
+                }
+                Err(e) => {
+                    *finished = true;
+                    let err = ApiError::new(
+                        ErrorCode::ProviderError,
+                        format!("the cloud answer broke off: {e}"),
+                    );
+                    st.metrics()
+                        .record_request(ENDPOINT, &model, err.status(), started.elapsed());
+                    vec![SseFrame::error(&err)]
+                }
+            };
+            futures::future::ready(Some(frames))
+        })
+        .flat_map(futures::stream::iter);
+    Ok((cloud_headers(&req.model, &served), sse::response(frames)).into_response())
+}
