@@ -318,6 +318,7 @@ pub fn prepare_chat(
             stop,
             grammar,
             logprobs,
+            ignore_eos: false,
         },
         tool_mode: mode,
         tools,
@@ -415,6 +416,7 @@ pub fn prepare_completion(
                 stop: stop.clone(),
                 grammar: None,
                 logprobs,
+                ignore_eos: false,
             })
         })
         .collect()

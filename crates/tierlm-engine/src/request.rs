@@ -57,6 +57,8 @@ pub struct Generation {
     pub grammar: Option<Grammar>,
     /// `Some(k)`: report the chosen token's log-probability and the top `k`.
     pub logprobs: Option<u32>,
+    /// Keep generating past end-of-sequence tokens (benchmarks only).
+    pub ignore_eos: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -487,7 +487,7 @@ impl<'m> Worker<'m> {
             None => Vec::new(),
         };
         let choice = s.choice;
-        let finish = if vocab.is_eog(tok) {
+        let finish = if vocab.is_eog(tok) && !req.gen.ignore_eos {
             let d = s.text.finish();
             send_text(&req.events, choice, d.text, logprobs);
             Some(Finish::Stop)
