@@ -92,6 +92,12 @@ def parse_tierlm_bench(path: str) -> dict[str, Any]:
         for v in obj.values():
             if isinstance(v, dict):
                 flat.update(v)
+        # Exact keys (tierlm bench prints these) win over the heuristics below, which
+        # would otherwise read e.g. `gen_tokens` as a decode rate.
+        if isinstance(flat.get("prefill_tok_s"), (int, float)) and isinstance(flat.get("decode_tok_s"), (int, float)):
+            res["prefill_tok_s"] = float(flat["prefill_tok_s"])
+            res["decode_tok_s"] = float(flat["decode_tok_s"])
+            return res
         for k, v in flat.items():
             if not isinstance(v, (int, float)):
                 continue

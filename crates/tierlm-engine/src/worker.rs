@@ -469,10 +469,21 @@ impl<'m> Worker<'m> {
 
     fn sample_one(&mut self, i: usize, idx: i32) {
         let req_id = self.slots[i].req;
+        let plain_greedy = self
+            .requests
+            .get(&req_id)
+            .is_some_and(|r| is_plain_greedy(&r.gen));
         let Some(sampler) = self.slots[i].sampler.as_mut() else {
             return;
         };
-        let tok = sampler.sample(&self.ctx, idx);
+        let tok = if plain_greedy {
+            // Nothing reshapes the distribution: the answer is the first maximum of
+            // the logits, as llama.cpp's greedy sampler picks, without building its
+            // candidate array over the whole vocabulary (3 MB a token for Gemma's 262k).
+            LlamaToken(argmax(self.ctx.get_logits_ith(idx)))
+        } else {
+            sampler.sample(&self.ctx, idx)
+        };
         let Some(req) = self.requests.get_mut(&req_id) else {
             return;
         };
@@ -530,6 +541,30 @@ impl<'m> Worker<'m> {
     }
 }
 
+/// Temperature 0 with no grammar, penalties or biases.
+fn is_plain_greedy(g: &Generation) -> bool {
+    let p = &g.sampling;
+    p.temperature <= 0.0
+        && g.grammar.is_none()
+        && p.logit_bias.is_empty()
+        && p.presence_penalty == 0.0
+        && p.frequency_penalty == 0.0
+        && p.repetition_penalty == 1.0
+}
+
+/// Index of the first maximum.
+fn argmax(logits: &[f32]) -> i32 {
+    let mut best = 0;
+    let mut best_v = f32::NEG_INFINITY;
+    for (i, &v) in logits.iter().enumerate() {
+        if v > best_v {
+            best_v = v;
+            best = i;
+        }
+    }
+    best as i32
+}
+
 fn send_text(
     events: &UnboundedSender<Event>,
     choice: u32,
@@ -542,5 +577,17 @@ fn send_text(
             text,
             logprobs,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::argmax;
+
+    #[test]
+    fn argmax_takes_the_first_maximum() {
+        assert_eq!(argmax(&[0.5, 2.0, 2.0, -1.0]), 1);
+        assert_eq!(argmax(&[f32::NEG_INFINITY, -3.0]), 1);
+        assert_eq!(argmax(&[7.0]), 0);
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod cloud;
+pub mod pricing;
 pub mod reliability;
 pub mod sse;
 pub mod wire;

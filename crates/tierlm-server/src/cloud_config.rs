@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
+use tierlm_providers::pricing::{Price, PricingCatalog, Usd};
 use tierlm_providers::reliability::RetryPolicy;
 use tierlm_providers::{CloudModel, Provider, ProviderKind, ProviderSettings, Secret, Target};
 
@@ -49,11 +50,53 @@ pub struct UninitializedCloudModel {
     pub fallback_local: Option<String>,
 }
 
+/// A price as written in TOML: a decimal string (`"0.15"`, exact) or a number.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum PriceText {
+    Text(String),
+    Number(f64),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UninitializedPrice {
+    pub input_per_mtok: PriceText,
+    pub output_per_mtok: PriceText,
+}
+
+/// The built-in catalog with the configured prices laid over it.
+pub fn pricing(
+    overrides: BTreeMap<String, UninitializedPrice>,
+) -> Result<PricingCatalog, ConfigError> {
+    let mut catalog = PricingCatalog::builtin();
+    for (model, p) in overrides {
+        let parse = |key: &str, v: &PriceText| {
+            // A float's shortest round-trip text is the decimal the user wrote.
+            let text = match v {
+                PriceText::Text(t) => t.clone(),
+                PriceText::Number(n) => format!("{n}"),
+            };
+            Usd::parse(&text)
+                .map_err(|e| ConfigError::Invalid(format!("`pricing.\"{model}\".{key}`: {e}")))
+        };
+        catalog.set(
+            &model,
+            Price {
+                input_per_mtok: parse("input_per_mtok", &p.input_per_mtok)?,
+                output_per_mtok: parse("output_per_mtok", &p.output_per_mtok)?,
+            },
+        );
+    }
+    Ok(catalog)
+}
+
 /// Validated cloud settings (providers are built when the server starts).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CloudConfig {
     pub providers: Vec<ProviderSpec>,
     pub models: Vec<CloudModelSpec>,
+    pub pricing: PricingCatalog,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -213,6 +256,7 @@ pub fn validate(
     Ok(CloudConfig {
         providers: specs,
         models: out_models,
+        pricing: PricingCatalog::builtin(),
     })
 }
 
@@ -325,6 +369,34 @@ mod tests {
         };
         let err = validate(vec![provider("o", "openai", None)], vec![m], &[], &env).unwrap_err();
         assert!(err.to_string().contains("unknown provider `nope`"));
+    }
+
+    #[test]
+    fn prices_override_the_catalog_exactly() {
+        let mut o = BTreeMap::new();
+        o.insert(
+            "gpt-4o-mini".to_string(),
+            UninitializedPrice {
+                input_per_mtok: PriceText::Number(0.1),
+                output_per_mtok: PriceText::Text("0.45".into()),
+            },
+        );
+        let c = pricing(o).unwrap();
+        let p = c.price("gpt-4o-mini").unwrap();
+        assert_eq!(p.input_per_mtok.to_string(), "0.1");
+        assert_eq!(p.output_per_mtok.to_string(), "0.45");
+        let mut bad = BTreeMap::new();
+        bad.insert(
+            "x".to_string(),
+            UninitializedPrice {
+                input_per_mtok: PriceText::Text("-1".into()),
+                output_per_mtok: PriceText::Text("1".into()),
+            },
+        );
+        assert!(pricing(bad)
+            .unwrap_err()
+            .to_string()
+            .contains("pricing.\"x\".input_per_mtok"));
     }
 
     #[test]

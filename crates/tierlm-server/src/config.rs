@@ -40,6 +40,10 @@ pub struct UninitializedConfig {
     pub providers: Option<Vec<crate::cloud_config::UninitializedProvider>>,
     #[serde(default)]
     pub cloud_models: Option<Vec<crate::cloud_config::UninitializedCloudModel>>,
+    /// USD per million tokens by model id, over the built-in catalog.
+    #[serde(default)]
+    pub pricing:
+        Option<std::collections::BTreeMap<String, crate::cloud_config::UninitializedPrice>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -296,12 +300,13 @@ impl UninitializedConfig {
         if let Some(e) = &embeddings {
             names.push(e.name.clone());
         }
-        let cloud = crate::cloud_config::validate(
+        let mut cloud = crate::cloud_config::validate(
             self.providers.unwrap_or_default(),
             self.cloud_models.unwrap_or_default(),
             &names,
             &|k| std::env::var(k).ok(),
         )?;
+        cloud.pricing = crate::cloud_config::pricing(self.pricing.unwrap_or_default())?;
         Ok(Config {
             cloud,
             host,

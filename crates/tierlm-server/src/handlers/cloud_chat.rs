@@ -54,7 +54,14 @@ pub async fn serve(
                 state
                     .metrics()
                     .record_request(ENDPOINT, &req.model, 200, started.elapsed());
-                Ok((cloud_headers(&req.model, &served), axum::Json(answer)).into_response())
+                let mut headers = cloud_headers(&req.model, &served);
+                let price = state.config().cloud.pricing.price(&served.model);
+                let cost = price
+                    .map(|p| p.cost(u64::from(u.prompt_tokens), u64::from(u.completion_tokens)));
+                if let Some(v) = cost.and_then(|c| HeaderValue::from_str(&c.to_string()).ok()) {
+                    headers.insert(HeaderName::from_static("x-tierlm-cost-usd"), v);
+                }
+                Ok((headers, axum::Json(answer)).into_response())
             }
             Err(e) => Err(e),
         }
