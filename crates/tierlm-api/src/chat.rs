@@ -75,7 +75,7 @@ pub struct ChatCompletionRequest {
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default, PartialEq)]
 pub struct StreamOptions {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub include_usage: Option<bool>,
 }
 
@@ -177,11 +177,11 @@ pub enum ResponseFormat {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct JsonSchemaFormat {
     pub name: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema: Option<Value>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strict: Option<bool>,
 }
 
