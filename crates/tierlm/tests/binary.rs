@@ -131,3 +131,84 @@ fn configuration_doc_matches_help() {
         );
     }
 }
+
+fn post(addr: &str, path: &str, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, out)
+}
+
+/// With one sequence and a queue of one, a burst gets 429 + Retry-After for the
+/// overflow, and every request still completes.
+#[test]
+fn a_full_queue_answers_429_with_retry_after() {
+    let dir = std::env::temp_dir().join(format!("tierlm-bp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("bp.toml");
+    let model = repo_root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nport = 0\n[[models]]\nname = \"smol\"\npath = \"{}\"\ncontext_size = 512\nparallel = 1\nmax_queue = 1\n",
+            model.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tierlm"))
+        .args(["serve", "--no-embeddings", "--config"])
+        .arg(&cfg)
+        .env("TIERLM_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("tierlm listening on http://")
+        .unwrap()
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while get(&addr, "/ready").0 != 200 {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let body = r#"{"model":"smol","messages":[{"role":"user","content":"Tell a long story."}],"max_tokens":48,"temperature":0}"#;
+    let handles: Vec<_> = (0..6)
+        .map(|_| {
+            let addr = addr.clone();
+            std::thread::spawn(move || post(&addr, "/v1/chat/completions", body))
+        })
+        .collect();
+    let results: Vec<(u16, String)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let ok = results.iter().filter(|(s, _)| *s == 200).count();
+    let limited: Vec<&String> = results
+        .iter()
+        .filter(|(s, _)| *s == 429)
+        .map(|(_, r)| r)
+        .collect();
+    assert!(ok >= 1, "{results:?}");
+    assert!(!limited.is_empty(), "expected some 429s: {results:?}");
+    for r in limited {
+        assert!(r.to_ascii_lowercase().contains("retry-after: 1"), "{r}");
+        assert!(r.contains("\"code\":\"overloaded\""), "{r}");
+    }
+    assert_eq!(
+        ok + results.iter().filter(|(s, _)| *s == 429).count(),
+        6,
+        "{results:?}"
+    );
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let _ = child.wait();
+}
