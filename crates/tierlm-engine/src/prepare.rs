@@ -52,6 +52,25 @@ fn in_range(param: &str, v: Option<f32>, lo: f32, hi: f32, default: f32) -> Resu
     }
 }
 
+/// The sampling fields of a chat or completions request (same names in both).
+macro_rules! sampling_fields {
+    ($req:expr) => {
+        SamplingFields {
+            temperature: $req.temperature,
+            top_p: $req.top_p,
+            top_k: $req.top_k,
+            min_p: $req.min_p,
+            seed: $req.seed,
+            presence_penalty: $req.presence_penalty,
+            frequency_penalty: $req.frequency_penalty,
+            repetition_penalty: $req.repetition_penalty,
+            logit_bias: $req.logit_bias.as_ref(),
+            n: $req.n,
+            stop: $req.stop.as_ref(),
+        }
+    };
+}
+
 /// Validate the sampling fields; returns the parameters, stop strings and `n`.
 pub fn sampling(
     f: &SamplingFields<'_>,
@@ -254,19 +273,7 @@ pub fn prepare_chat(
 ) -> Result<PreparedChat, ApiError> {
     let tools = req.tools.clone().unwrap_or_default();
     let mode = tools::tool_mode(&tools, req.tool_choice.as_ref())?;
-    let fields = SamplingFields {
-        temperature: req.temperature,
-        top_p: req.top_p,
-        top_k: req.top_k,
-        min_p: req.min_p,
-        seed: req.seed,
-        presence_penalty: req.presence_penalty,
-        frequency_penalty: req.frequency_penalty,
-        repetition_penalty: req.repetition_penalty,
-        logit_bias: req.logit_bias.as_ref(),
-        n: req.n,
-        stop: req.stop.as_ref(),
-    };
+    let fields = sampling_fields!(req);
     let (params, stop, n) = sampling(&fields, model.info().n_vocab, model.info().max_n())?;
     let logprobs = logprob_request(req.logprobs, req.top_logprobs)?;
     let format_grammar = match &req.response_format {
@@ -344,19 +351,7 @@ pub fn prepare_completion(
             ));
         }
     }
-    let fields = SamplingFields {
-        temperature: req.temperature,
-        top_p: req.top_p,
-        top_k: req.top_k,
-        min_p: req.min_p,
-        seed: req.seed,
-        presence_penalty: req.presence_penalty,
-        frequency_penalty: req.frequency_penalty,
-        repetition_penalty: req.repetition_penalty,
-        logit_bias: req.logit_bias.as_ref(),
-        n: req.n,
-        stop: req.stop.as_ref(),
-    };
+    let fields = sampling_fields!(req);
     let (params, stop, n) = sampling(&fields, model.info().n_vocab, model.info().max_n())?;
     let logprobs = match req.logprobs {
         Some(t) if t > 5 => {

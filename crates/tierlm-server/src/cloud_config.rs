@@ -94,23 +94,9 @@ pub fn pricing(
 /// Validated cloud settings (providers are built when the server starts).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CloudConfig {
-    pub providers: Vec<ProviderSpec>,
+    pub providers: Vec<ProviderSettings>,
     pub models: Vec<CloudModelSpec>,
     pub pricing: PricingCatalog,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProviderSpec {
-    pub settings_name: String,
-    pub kind: ProviderKind,
-    pub base_url: String,
-    pub api_key: Option<Secret>,
-    pub connect_timeout: Duration,
-    pub first_token_timeout: Duration,
-    pub total_timeout: Duration,
-    pub retry: RetryPolicy,
-    pub breaker_failures: u32,
-    pub breaker_cooldown: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -145,10 +131,10 @@ pub fn validate(
     local: &[String],
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<CloudConfig, ConfigError> {
-    let mut specs: Vec<ProviderSpec> = Vec::new();
+    let mut specs: Vec<ProviderSettings> = Vec::new();
     for p in providers {
         let what = |k: &str| format!("`{k}` of provider `{}`", p.name);
-        if specs.iter().any(|s| s.settings_name == p.name) {
+        if specs.iter().any(|s| s.name == p.name) {
             return Err(ConfigError::Invalid(format!(
                 "provider name `{}` is used twice",
                 p.name
@@ -184,8 +170,8 @@ pub fn validate(
             .map(|raw| resolve_secret(&p.name, raw, env))
             .transpose()?;
         let ms = Duration::from_millis;
-        specs.push(ProviderSpec {
-            settings_name: p.name.clone(),
+        specs.push(ProviderSettings {
+            name: p.name.clone(),
             kind,
             base_url,
             api_key,
@@ -231,7 +217,7 @@ pub fn validate(
                         m.name
                     ))
                 })?;
-            if !specs.iter().any(|s| s.settings_name == p) {
+            if !specs.iter().any(|s| s.name == p) {
                 return Err(ConfigError::Invalid(format!(
                     "target `{t}` of cloud model `{}` names unknown provider `{p}`",
                     m.name
@@ -264,19 +250,7 @@ pub fn validate(
 pub fn build(cfg: &CloudConfig) -> Result<BTreeMap<String, (CloudModel, Option<String>)>, String> {
     let mut providers: BTreeMap<String, Arc<Provider>> = BTreeMap::new();
     for p in &cfg.providers {
-        let provider = Provider::new(ProviderSettings {
-            name: p.settings_name.clone(),
-            kind: p.kind,
-            base_url: p.base_url.clone(),
-            api_key: p.api_key.clone(),
-            connect_timeout: p.connect_timeout,
-            first_token_timeout: p.first_token_timeout,
-            total_timeout: p.total_timeout,
-            retry: p.retry,
-            breaker_failures: p.breaker_failures,
-            breaker_cooldown: p.breaker_cooldown,
-        })?;
-        providers.insert(p.settings_name.clone(), Arc::new(provider));
+        providers.insert(p.name.clone(), Arc::new(Provider::new(p.clone())?));
     }
     let mut out = BTreeMap::new();
     for m in &cfg.models {

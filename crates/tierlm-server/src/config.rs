@@ -70,6 +70,23 @@ pub struct UninitializedModel {
     pub gpu_layers: Option<u32>,
 }
 
+impl UninitializedModel {
+    /// A model with every setting left to the defaults.
+    fn at(name: &str, path: PathBuf) -> Self {
+        Self {
+            name: name.to_string(),
+            path,
+            context_size: None,
+            parallel: None,
+            threads: None,
+            batch_size: None,
+            max_queue: None,
+            chat_template: None,
+            gpu_layers: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UninitializedEmbeddings {
@@ -171,31 +188,14 @@ impl UninitializedConfig {
         let raw_models: Vec<UninitializedModel> = if !o.models.is_empty() {
             o.models
                 .iter()
-                .map(|(name, path)| UninitializedModel {
-                    name: name.clone(),
-                    path: path.clone(),
-                    context_size: None,
-                    parallel: None,
-                    threads: None,
-                    batch_size: None,
-                    max_queue: None,
-                    chat_template: None,
-                    gpu_layers: None,
-                })
+                .map(|(name, path)| UninitializedModel::at(name, path.clone()))
                 .collect()
         } else {
             self.models.unwrap_or_else(|| {
-                vec![UninitializedModel {
-                    name: DEFAULT_MODEL_NAME.into(),
-                    path: models_dir.join(DEFAULT_MODEL_FILE),
-                    context_size: None,
-                    parallel: None,
-                    threads: None,
-                    batch_size: None,
-                    max_queue: None,
-                    chat_template: None,
-                    gpu_layers: None,
-                }]
+                vec![UninitializedModel::at(
+                    DEFAULT_MODEL_NAME,
+                    models_dir.join(DEFAULT_MODEL_FILE),
+                )]
             })
         };
         let mut models = Vec::new();

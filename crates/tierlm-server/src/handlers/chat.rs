@@ -77,15 +77,7 @@ pub async fn start_local(
         Ok((headers, sse::response(frames)).into_response())
     } else {
         let answer = collect(state, rx, asm).await;
-        let status = answer
-            .as_ref()
-            .map(|_| 200)
-            .unwrap_or_else(ApiError::status);
-        state
-            .metrics()
-            .record_request(ENDPOINT, &req.model, status, started.elapsed());
-        let answer = answer?;
-        Ok((headers, axum::Json(answer)).into_response())
+        super::json_answer(state, ENDPOINT, &req.model, started, headers, answer)
     }
 }
 

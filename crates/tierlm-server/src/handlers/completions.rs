@@ -166,14 +166,7 @@ async fn start(
         return Ok((headers, sse::response(frames)).into_response());
     }
     let result = collect(state, events, merge).await;
-    let status = result
-        .as_ref()
-        .map(|_| 200)
-        .unwrap_or_else(ApiError::status);
-    state
-        .metrics()
-        .record_request(ENDPOINT, &req.model, status, started.elapsed());
-    Ok((headers, axum::Json(result?)).into_response())
+    super::json_answer(state, ENDPOINT, &req.model, started, headers, result)
 }
 
 /// Apply one event; returns the chunks to stream and whether everything is done.

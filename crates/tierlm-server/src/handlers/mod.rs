@@ -24,6 +24,23 @@ pub fn local_headers(model: &str) -> HeaderMap {
     h
 }
 
+/// Record a non-streamed answer's outcome and turn it into a JSON response.
+pub fn json_answer<T: serde::Serialize>(
+    state: &crate::state::AppState,
+    endpoint: &str,
+    model: &str,
+    started: std::time::Instant,
+    headers: HeaderMap,
+    answer: Result<T, ApiError>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let status = answer.as_ref().map_or_else(ApiError::status, |_| 200);
+    state
+        .metrics()
+        .record_request(endpoint, model, status, started.elapsed());
+    Ok((headers, axum::Json(answer?)).into_response())
+}
+
 /// Validate `stream` / `stream_options`; returns (stream, include_usage).
 pub fn stream_options(
     stream: Option<bool>,
