@@ -6,6 +6,7 @@ pub mod embeddings;
 pub mod metrics;
 pub mod model;
 pub mod prepare;
+pub mod prompt_cache;
 pub mod request;
 pub mod sampling;
 pub mod template;

@@ -14,6 +14,7 @@ pub struct EngineMetrics {
     batch_sequences: Family<Histogram>,
     cached_prompt_tokens: Family<Counter>,
     queue_wait: Family<Histogram>,
+    prompt_cache_bytes: Family<Gauge>,
 }
 
 impl Default for EngineMetrics {
@@ -25,6 +26,7 @@ impl Default for EngineMetrics {
             batch_sequences: Family::new(|| Histogram::new(SIZE_BUCKETS)),
             cached_prompt_tokens: Family::new(Counter::default),
             queue_wait: Family::new(|| Histogram::new(LATENCY_BUCKETS)),
+            prompt_cache_bytes: Family::new(Gauge::default),
         }
     }
 }
@@ -37,6 +39,7 @@ pub struct ModelMetrics {
     pub batch_sequences: Arc<Histogram>,
     pub cached_prompt_tokens: Arc<Counter>,
     pub queue_wait: Arc<Histogram>,
+    pub prompt_cache_bytes: Arc<Gauge>,
 }
 
 impl EngineMetrics {
@@ -49,6 +52,7 @@ impl EngineMetrics {
             batch_sequences: self.batch_sequences.get(&l),
             cached_prompt_tokens: self.cached_prompt_tokens.get(&l),
             queue_wait: self.queue_wait.get(&l),
+            prompt_cache_bytes: self.prompt_cache_bytes.get(&l),
         }
     }
 
@@ -82,6 +86,11 @@ impl EngineMetrics {
             "tierlm_queue_wait_seconds",
             "Time from queueing to admission.",
             &self.queue_wait,
+        );
+        e.gauge(
+            "tierlm_prompt_cache_bytes",
+            "Host RAM held by saved sequence states (the RAM prompt cache).",
+            &self.prompt_cache_bytes,
         );
     }
 }

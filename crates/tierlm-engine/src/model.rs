@@ -43,6 +43,8 @@ pub struct ModelConfig {
     pub chat_template: Option<String>,
     /// Layers offloaded to the GPU (needs the `cuda` feature).
     pub gpu_layers: u32,
+    /// Host RAM for saved sequence states (the RAM prompt cache); 0 disables it.
+    pub prompt_cache_bytes: usize,
 }
 
 /// What clients and operators can learn about a loaded model.
@@ -187,6 +189,7 @@ impl LocalModel {
                         parallel: wcfg.parallel,
                         context_size: wcfg.context_size,
                         batch_size: wcfg.batch_size,
+                        prompt_cache_bytes: wcfg.prompt_cache_bytes,
                     },
                     worker_metrics,
                 );

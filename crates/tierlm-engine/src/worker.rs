@@ -15,6 +15,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
+use llama_cpp_2::context::session::LlamaStateSeqFlags;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
@@ -26,6 +27,7 @@ use tokio::sync::mpsc::{Receiver, UnboundedSender};
 use tierlm_api::ApiError;
 
 use crate::metrics::ModelMetrics;
+use crate::prompt_cache::{self, PromptCache};
 use crate::request::{Event, Finish, Generation};
 use crate::sampling::{build_sampler, logprob_of};
 use crate::text::TextStream;
@@ -97,6 +99,8 @@ pub struct WorkerConfig {
     pub parallel: u32,
     pub context_size: u32,
     pub batch_size: u32,
+    /// Host RAM for saved sequence states; 0 disables the RAM prompt cache.
+    pub prompt_cache_bytes: usize,
 }
 
 pub struct Worker<'m> {
@@ -108,6 +112,7 @@ pub struct Worker<'m> {
     next_req: u64,
     admissions: u64,
     waiting: VecDeque<Job>,
+    ram: PromptCache,
     metrics: Arc<ModelMetrics>,
 }
 
@@ -123,7 +128,9 @@ impl<'m> Worker<'m> {
         metrics: Arc<ModelMetrics>,
     ) -> Self {
         let slots = (0..cfg.parallel as i32).map(Slot::new).collect();
+        let ram = PromptCache::new(cfg.prompt_cache_bytes);
         Self {
+            ram,
             model,
             ctx,
             cfg,
@@ -269,37 +276,32 @@ impl<'m> Worker<'m> {
             .map(|i| (i, common_prefix(&self.slots[i].cache, &prompt)))
             .max_by_key(|&(_, l)| l);
         let mem_seq = self.slots[leader].seq;
-        let reused = match donor {
-            Some((d, l)) if l > own => {
-                // Streams are separate buffers: llama.cpp copies a whole stream (a
-                // partial cross-stream copy aborts), then the copy is trimmed.
-                let reuse = l.min(limit);
-                let src = self.slots[d].seq;
-                let seq = Some(mem_seq as u32);
-                let _ = self.ctx.clear_kv_cache_seq(seq, None, None);
-                let _ = self.ctx.copy_kv_cache_seq(src, mem_seq, None, None);
-                match self.ctx.clear_kv_cache_seq(seq, Some(reuse as u32), None) {
-                    Ok(true) => reuse,
-                    _ => {
-                        let _ = self.ctx.clear_kv_cache_seq(seq, None, None);
-                        0
-                    }
+        let donor_len = donor.map_or(0, |(_, l)| l);
+        // A saved state in RAM wins when it covers clearly more than any slot.
+        let from_ram = self.ram.best(&prompt).filter(|&(_, l)| {
+            l >= prompt_cache::MIN_TOKENS && l >= own.max(donor_len) + prompt_cache::MIN_GAIN
+        });
+        let keep = if from_ram.is_none() && donor_len <= own {
+            own.min(limit)
+        } else {
+            0
+        };
+        self.save_to_ram(leader, keep);
+        let reused = if let Some((entry, l)) = from_ram {
+            self.restore_from_ram(leader, entry, l.min(limit))
+        } else {
+            match donor {
+                Some((d, l)) if l > own => {
+                    // Streams are separate buffers: llama.cpp copies a whole stream (a
+                    // partial cross-stream copy aborts), then the copy is trimmed.
+                    let reuse = l.min(limit);
+                    let src = self.slots[d].seq;
+                    let seq = Some(mem_seq as u32);
+                    let _ = self.ctx.clear_kv_cache_seq(seq, None, None);
+                    let _ = self.ctx.copy_kv_cache_seq(src, mem_seq, None, None);
+                    self.trim(mem_seq, reuse)
                 }
-            }
-            _ => {
-                let reuse = own.min(limit);
-                match self
-                    .ctx
-                    .clear_kv_cache_seq(Some(mem_seq as u32), Some(reuse as u32), None)
-                {
-                    Ok(true) => reuse,
-                    _ => {
-                        let _ = self
-                            .ctx
-                            .clear_kv_cache_seq(Some(mem_seq as u32), None, None);
-                        0
-                    }
-                }
+                _ => self.trim(mem_seq, own.min(limit)),
             }
         };
         self.slots[leader].cache = prompt[..reused].to_vec();
@@ -331,6 +333,9 @@ impl<'m> Worker<'m> {
                 }
             }
         }
+        for &slot_idx in chosen.iter().filter(|&&i| i != leader) {
+            self.save_to_ram(slot_idx, 0);
+        }
         for ((choice, &slot_idx), sampler) in chosen.iter().enumerate().zip(samplers) {
             let s = &mut self.slots[slot_idx];
             s.req = id;
@@ -361,6 +366,49 @@ impl<'m> Worker<'m> {
                 gen: job.generation,
             },
         );
+    }
+
+    /// Keep only positions `0..reuse` of a sequence; on failure clear it (reuse 0).
+    fn trim(&mut self, seq: i32, reuse: usize) -> usize {
+        let id = Some(seq as u32);
+        match self.ctx.clear_kv_cache_seq(id, Some(reuse as u32), None) {
+            Ok(true) => reuse,
+            _ => {
+                let _ = self.ctx.clear_kv_cache_seq(id, None, None);
+                0
+            }
+        }
+    }
+
+    /// Copy a slot's state to RAM before it loses more than `keep` of its tokens.
+    fn save_to_ram(&mut self, i: usize, keep: usize) {
+        let s = &self.slots[i];
+        if s.cache.len() < keep + prompt_cache::MIN_TOKENS || !self.ram.wants(&s.cache) {
+            return;
+        }
+        match self.ctx.state_seq_get(s.seq, LlamaStateSeqFlags::empty()) {
+            Ok(state) => {
+                let tokens = s.cache.clone();
+                self.ram.insert(tokens, state);
+                self.metrics.prompt_cache_bytes.set(self.ram.bytes() as i64);
+            }
+            Err(e) => tracing::debug!(error = %e, "could not save a sequence state"),
+        }
+    }
+
+    /// Load a saved state into a slot's sequence and keep its first `reuse` tokens.
+    fn restore_from_ram(&mut self, slot: usize, entry: usize, reuse: usize) -> usize {
+        let seq = self.slots[slot].seq;
+        let _ = self.ctx.clear_kv_cache_seq(Some(seq as u32), None, None);
+        let Some((_, state)) = self.ram.take(entry) else {
+            return 0;
+        };
+        if let Err(e) = self.ctx.state_seq_set(state, seq) {
+            tracing::debug!(error = %e, "could not restore a sequence state");
+            let _ = self.ctx.clear_kv_cache_seq(Some(seq as u32), None, None);
+            return 0;
+        }
+        self.trim(seq, reuse)
     }
 
     fn step(&mut self, batch: &mut LlamaBatch) {

@@ -19,6 +19,7 @@ pub const DEFAULT_CONTEXT_SIZE: u32 = 4096;
 pub const DEFAULT_PARALLEL: u32 = 4;
 pub const DEFAULT_BATCH_SIZE: u32 = 512;
 pub const DEFAULT_MAX_QUEUE: usize = 64;
+pub const DEFAULT_PROMPT_CACHE_MB: usize = 1024;
 pub const DEFAULT_EMBED_BATCH: usize = 32;
 pub const DEFAULT_EMBED_MAX_INPUTS: usize = 2048;
 /// The model served when no config file names one.
@@ -68,6 +69,7 @@ pub struct UninitializedModel {
     pub max_queue: Option<usize>,
     pub chat_template: Option<String>,
     pub gpu_layers: Option<u32>,
+    pub prompt_cache_mb: Option<usize>,
 }
 
 impl UninitializedModel {
@@ -83,6 +85,7 @@ impl UninitializedModel {
             max_queue: None,
             chat_template: None,
             gpu_layers: None,
+            prompt_cache_mb: None,
         }
     }
 }
@@ -258,6 +261,9 @@ impl UninitializedConfig {
                 max_queue: m.max_queue.unwrap_or(DEFAULT_MAX_QUEUE),
                 chat_template: m.chat_template,
                 gpu_layers: m.gpu_layers.unwrap_or(0),
+                prompt_cache_bytes: m.prompt_cache_mb.unwrap_or(DEFAULT_PROMPT_CACHE_MB)
+                    * 1024
+                    * 1024,
             });
         }
         let raw_embed = match (&o.embedding_model, o.no_embeddings) {

@@ -301,3 +301,51 @@ async fn health_ready_models_metrics() {
         .unwrap()
         .contains("# TYPE tierlm_requests_total counter"));
 }
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l.contains("model=\"smol\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Two slots, three long prompts: the first prompt's state is pushed out of its slot,
+/// saved to RAM, and restored when it comes back; the answer is unchanged.
+#[tokio::test(flavor = "multi_thread")]
+async fn evicted_prefixes_come_back_from_the_ram_prompt_cache() {
+    let long = |topic: &str| {
+        format!(
+            "{} Now answer in one word: what is the topic?",
+            format!("This text is about {topic}. ").repeat(30)
+        )
+    };
+    let ask = |topic: &str| json!({"model":"smol","messages":[{"role":"user","content":long(topic)}],"max_tokens":6,"temperature":0});
+    let first = call("POST", "/v1/chat/completions", Some(ask("glaciers")))
+        .await
+        .2;
+    // Two other long prompts, one after the other, take both slots.
+    for t in ["volcanoes", "deserts", "rivers"] {
+        call("POST", "/v1/chat/completions", Some(ask(t))).await;
+    }
+    let before = call("GET", "/metrics", None).await.2;
+    let before = metric(
+        before.as_str().unwrap(),
+        "tierlm_prefix_cache_hit_tokens_total",
+    );
+    let again = call("POST", "/v1/chat/completions", Some(ask("glaciers")))
+        .await
+        .2;
+    let after = call("GET", "/metrics", None).await.2;
+    let text = after.as_str().unwrap();
+    let reused = metric(text, "tierlm_prefix_cache_hit_tokens_total") - before;
+    let prompt = again["usage"]["prompt_tokens"].as_f64().unwrap();
+    assert!(
+        reused >= prompt - 2.0,
+        "reused {reused} of {prompt} prompt tokens"
+    );
+    assert!(metric(text, "tierlm_prompt_cache_bytes") > 0.0);
+    assert_eq!(
+        first["choices"][0]["message"]["content"],
+        again["choices"][0]["message"]["content"]
+    );
+}

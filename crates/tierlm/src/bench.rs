@@ -78,6 +78,8 @@ pub fn bench(args: BenchArgs) -> ExitCode {
         max_queue: 4,
         chat_template: None,
         gpu_layers: 0,
+        // Each repetition must prefill afresh, like llama-bench.
+        prompt_cache_bytes: 0,
     };
     let metrics = EngineMetrics::default();
     let model = match LocalModel::load(&cfg, &metrics) {
