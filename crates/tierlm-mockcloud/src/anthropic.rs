@@ -10,11 +10,10 @@ use axum::Json;
 use bytes::Bytes;
 use serde_json::{json, Value};
 
-use crate::answer::{respond, Answer, Content, Finish, Prompt, Tool, ToolChoice};
-use crate::server::{admit, reject, Admit, AppState, Incoming, Provider};
+use crate::answer::{Answer, Content, Finish, Prompt, Tool, ToolChoice};
+use crate::server::{answer_generation, Answered, AppState, Incoming, Provider};
 use crate::sse::{event, sse_response};
-use crate::stats::Outcome;
-use crate::text::{char_chunks, fnv64, mix, word_pieces};
+use crate::text::{char_chunks, mix, word_pieces};
 
 const MODELS: [&str; 3] = ["claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1"];
 
@@ -191,26 +190,16 @@ pub(crate) async fn messages(
         headers,
         body,
     };
-    let adm = match admit(&s, Provider::Anthropic, &req, Admit::Generate(None)).await {
-        Ok(a) => a,
+    let Answered {
+        prompt: p,
+        extra: stream,
+        answer: a,
+        seed,
+        faults,
+    } = match answer_generation(&s, Provider::Anthropic, req, None, parse).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    let (p, stream) = match parse(&adm.body) {
-        Ok(x) => x,
-        Err(msg) => {
-            let model = adm.body.get("model").and_then(Value::as_str);
-            return reject(&s, Provider::Anthropic, model, &msg);
-        }
-    };
-    let a = respond(&p, &s.fixtures);
-    s.stats.add(
-        Some(&p.model),
-        Outcome::Answered {
-            prompt: p.prompt_tokens,
-            completion: a.completion_tokens,
-        },
-    );
-    let seed = mix(fnv64(&req.body), adm.number);
     let id = format!("msg_mock{seed:016x}");
     let tool_id = format!("toolu_mock{:016x}", mix(seed, 1));
     let (reason, sequence) = stop_reason(&a.finish);
@@ -272,7 +261,7 @@ pub(crate) async fn messages(
         }),
     ));
     frames.push(event("message_stop", &json!({"type": "message_stop"})));
-    sse_response(frames, &adm.faults)
+    sse_response(frames, &faults)
 }
 
 /// The Message object; with no answer, the empty one that `message_start` carries.

@@ -11,11 +11,10 @@ use axum::Json;
 use bytes::Bytes;
 use serde_json::{json, Value};
 
-use crate::answer::{respond, Answer, Content, Finish, Prompt, Tool, ToolChoice};
-use crate::server::{admit, listing, reject, Admit, AppState, Incoming, Provider};
+use crate::answer::{Answer, Content, Finish, Prompt, Tool, ToolChoice};
+use crate::server::{answer_generation, listing, Answered, AppState, Incoming, Provider};
 use crate::sse::{data, sse_response, streamed};
-use crate::stats::Outcome;
-use crate::text::{fnv64, mix, word_pieces};
+use crate::text::word_pieces;
 
 const MODELS: [&str; 3] = ["gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.0-flash"];
 
@@ -241,23 +240,21 @@ pub(crate) async fn generate(
         headers,
         body,
     };
-    let adm = match admit(&s, Provider::Gemini, &req, Admit::Generate(Some(model))).await {
-        Ok(a) => a,
+    let Answered {
+        prompt: p,
+        extra: (),
+        answer: a,
+        seed,
+        faults,
+    } = match answer_generation(&s, Provider::Gemini, req, Some(model), |b: &Value| {
+        parse(b, model).map(|p| (p, ()))
+    })
+    .await
+    {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    let p = match parse(&adm.body, model) {
-        Ok(p) => p,
-        Err(msg) => return reject(&s, Provider::Gemini, Some(model), &msg),
-    };
-    let a = respond(&p, &s.fixtures);
-    s.stats.add(
-        Some(&p.model),
-        Outcome::Answered {
-            prompt: p.prompt_tokens,
-            completion: a.completion_tokens,
-        },
-    );
-    let id = format!("mock{:016x}", mix(fnv64(&req.body), adm.number));
+    let id = format!("mock{seed:016x}");
     let events: Vec<Value> = match (&a.content, stream) {
         (Content::Text(t), false) => vec![response(&p, &id, json!([{"text": t}]), Some(&a))],
         (Content::ToolCall { name, args, .. }, _) => vec![response(
@@ -283,7 +280,7 @@ pub(crate) async fn generate(
         return Json(single).into_response();
     }
     if sse {
-        return sse_response(events.iter().map(data).collect(), &adm.faults);
+        return sse_response(events.iter().map(data).collect(), &faults);
     }
     // Without `alt=sse` the real API streams one JSON array.
     let n = events.len();
@@ -296,5 +293,5 @@ pub(crate) async fn generate(
             Bytes::from(format!("{open}{e}{close}"))
         })
         .collect();
-    streamed(frames, &adm.faults, "application/json")
+    streamed(frames, &faults, "application/json")
 }

@@ -8,11 +8,10 @@ use axum::Json;
 use bytes::Bytes;
 use serde_json::{json, Value};
 
-use crate::answer::{respond, Answer, Content, Finish, Prompt, Tool, ToolChoice};
-use crate::server::{admit, reject, Admit, AppState, Incoming, Provider};
+use crate::answer::{Answer, Content, Finish, Prompt, Tool, ToolChoice};
+use crate::server::{answer_generation, Answered, AppState, Incoming, Provider};
 use crate::sse::{data, sse_response};
-use crate::stats::Outcome;
-use crate::text::{char_chunks, fnv64, mix, unix_ms, word_pieces};
+use crate::text::{char_chunks, mix, unix_ms, word_pieces};
 
 const MODELS: [&str; 4] = ["gpt-4o", "gpt-4o-mini", "gpt-4.1-mini", "o3-mini"];
 
@@ -224,26 +223,16 @@ pub(crate) async fn chat(
         headers,
         body,
     };
-    let adm = match admit(&s, Provider::OpenAi, &req, Admit::Generate(None)).await {
-        Ok(a) => a,
+    let Answered {
+        prompt: p,
+        extra: opts,
+        answer: a,
+        seed,
+        faults,
+    } = match answer_generation(&s, Provider::OpenAi, req, None, parse).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    let (p, opts) = match parse(&adm.body) {
-        Ok(x) => x,
-        Err(msg) => {
-            let model = adm.body.get("model").and_then(Value::as_str);
-            return reject(&s, Provider::OpenAi, model, &msg);
-        }
-    };
-    let a = respond(&p, &s.fixtures);
-    s.stats.add(
-        Some(&p.model),
-        Outcome::Answered {
-            prompt: p.prompt_tokens,
-            completion: a.completion_tokens,
-        },
-    );
-    let seed = mix(fnv64(&req.body), adm.number);
     let id = format!("chatcmpl-mock{seed:016x}");
     let call_id = format!("call_mock{:016x}", mix(seed, 1));
     let created = unix_ms() / 1000;
@@ -315,5 +304,5 @@ pub(crate) async fn chat(
         })));
     }
     frames.push(Bytes::from_static(b"data: [DONE]\n\n"));
-    sse_response(frames, &adm.faults)
+    sse_response(frames, &faults)
 }

@@ -16,10 +16,12 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use serde_json::{json, Value};
 
+use crate::answer::{respond, Answer, Prompt};
 use crate::config::{Config, FixtureIndex};
 use crate::faults::Faults;
 use crate::record::Recorder;
 use crate::stats::{Outcome, Stats};
+use crate::text::{fnv64, mix};
 use crate::{anthropic, gemini, openai};
 
 /// State shared by every handler.
@@ -333,6 +335,49 @@ pub(crate) async fn admit(
 }
 
 /// Counts a request the provider parser rejected and answers 400.
+/// A generation request admitted, parsed, answered and counted in the stats: what every
+/// provider endpoint does before shaping its own reply.
+pub(crate) struct Answered<T> {
+    pub prompt: Prompt,
+    /// What the provider's parser reads besides the prompt (stream flag, options).
+    pub extra: T,
+    pub answer: Answer,
+    /// Deterministic per request body and request number; ids derive from it.
+    pub seed: u64,
+    pub faults: Faults,
+}
+
+/// Admit `req`, parse its body with the provider's `parse`, answer and count it. The
+/// model comes from the path when given (Gemini), else from the body.
+pub(crate) async fn answer_generation<T>(
+    s: &Shared,
+    provider: Provider,
+    req: Incoming,
+    path_model: Option<&str>,
+    parse: impl FnOnce(&Value) -> Result<(Prompt, T), String>,
+) -> Result<Answered<T>, Response> {
+    let adm = admit(s, provider, &req, Admit::Generate(path_model)).await?;
+    let (prompt, extra) = parse(&adm.body).map_err(|msg| {
+        let model = path_model.or_else(|| adm.body.get("model").and_then(Value::as_str));
+        reject(s, provider, model, &msg)
+    })?;
+    let answer = respond(&prompt, &s.fixtures);
+    s.stats.add(
+        Some(&prompt.model),
+        Outcome::Answered {
+            prompt: prompt.prompt_tokens,
+            completion: answer.completion_tokens,
+        },
+    );
+    Ok(Answered {
+        seed: mix(fnv64(&req.body), adm.number),
+        faults: adm.faults,
+        prompt,
+        extra,
+        answer,
+    })
+}
+
 pub(crate) fn reject(
     s: &Shared,
     provider: Provider,
