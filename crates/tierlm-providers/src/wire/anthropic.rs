@@ -400,7 +400,7 @@ fn parse_usage(u: &Value) -> (u32, u32) {
 
 pub fn parse_response(body: &Value, model: &str) -> Result<ChatCompletion, String> {
     if body.get("type").and_then(Value::as_str) == Some("error") || body.get("error").is_some() {
-        return Err(error_in(body).unwrap_or_else(|| "Anthropic returned an error".into()));
+        return Err(super::error_in(body).unwrap_or_else(|| "Anthropic returned an error".into()));
     }
     let blocks = body
         .get("content")
@@ -676,7 +676,7 @@ impl StreamDecoder {
                 self.done = true;
                 Ok(Vec::new())
             }
-            "error" => Err(error_in(&v).unwrap_or_else(|| "Anthropic stream error".into())),
+            "error" => Err(super::error_in(&v).unwrap_or_else(|| "Anthropic stream error".into())),
             _ => Ok(Vec::new()), // ping and future event types
         }
     }
@@ -695,15 +695,7 @@ impl StreamDecoder {
 /// `error.message` of Anthropic's `{"type":"error","error":{"type","message"}}`.
 pub fn error_message(body: &str) -> Option<String> {
     let v: Value = serde_json::from_str(body.trim()).ok()?;
-    error_in(&v)
-}
-
-fn error_in(v: &Value) -> Option<String> {
-    let e = v.get("error")?;
-    e.get("message")
-        .and_then(Value::as_str)
-        .or_else(|| e.as_str())
-        .map(str::to_string)
+    super::error_in(&v)
 }
 
 #[cfg(test)]

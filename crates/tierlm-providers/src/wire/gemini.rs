@@ -605,7 +605,7 @@ fn no_candidates(body: &Value) -> String {
 }
 
 pub fn parse_response(body: &Value, model: &str) -> Result<ChatCompletion, String> {
-    if let Some(message) = error_in(body) {
+    if let Some(message) = super::error_in(body) {
         return Err(message);
     }
     let candidates = body
@@ -689,7 +689,7 @@ impl StreamDecoder {
         }
         let v: Value =
             serde_json::from_str(data).map_err(|e| format!("invalid JSON in the stream: {e}"))?;
-        if let Some(message) = error_in(&v) {
+        if let Some(message) = super::error_in(&v) {
             return Err(message);
         }
         if let Some(u) = v.get("usageMetadata") {
@@ -769,17 +769,9 @@ impl StreamDecoder {
 pub fn error_message(body: &str) -> Option<String> {
     let v: Value = serde_json::from_str(body.trim()).ok()?;
     match &v {
-        Value::Array(items) => items.iter().find_map(error_in),
-        _ => error_in(&v),
+        Value::Array(items) => items.iter().find_map(super::error_in),
+        _ => super::error_in(&v),
     }
-}
-
-fn error_in(v: &Value) -> Option<String> {
-    let e = v.get("error")?;
-    e.get("message")
-        .and_then(Value::as_str)
-        .or_else(|| e.as_str())
-        .map(str::to_string)
 }
 
 #[cfg(test)]

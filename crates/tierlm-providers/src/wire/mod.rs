@@ -25,3 +25,13 @@ pub struct WireRequest {
     pub query: Vec<(String, String)>,
     pub body: Value,
 }
+
+/// `error.message` (or `error` as a plain string) of a provider error body, the shape
+/// Anthropic and Gemini share.
+pub(crate) fn error_in(v: &Value) -> Option<String> {
+    let e = v.get("error")?;
+    e.get("message")
+        .and_then(Value::as_str)
+        .or_else(|| e.as_str())
+        .map(str::to_string)
+}
