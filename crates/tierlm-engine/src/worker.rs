@@ -21,13 +21,12 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
-use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::mpsc::{Receiver, UnboundedSender};
 
 use tierlm_api::ApiError;
 
 use crate::metrics::ModelMetrics;
-use crate::prompt_cache::{self, PromptCache};
+use crate::prompt_cache::{self, common_prefix, PromptCache};
 use crate::request::{Event, Finish, Generation};
 use crate::sampling::{build_sampler, logprob_of};
 use crate::text::TextStream;
@@ -116,10 +115,6 @@ pub struct Worker<'m> {
     metrics: Arc<ModelMetrics>,
 }
 
-fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count()
-}
-
 impl<'m> Worker<'m> {
     pub fn new(
         model: &'m LlamaModel,
@@ -175,8 +170,8 @@ impl<'m> Worker<'m> {
         let job = if self.busy() {
             match jobs.try_recv() {
                 Ok(j) => j,
-                Err(TryRecvError::Empty) => return true,
-                Err(TryRecvError::Disconnected) => return true,
+                // Empty, or every handle gone: finish the work in hand first.
+                Err(_) => return true,
             }
         } else {
             match jobs.blocking_recv() {

@@ -248,15 +248,9 @@ pub fn pull(source: &str, dir: &Path, sha256: Option<&str>, revision: &str, hub:
             }
         }
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::runtime(false) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(download(&url, &dest, sha256)) {
         Ok(digest) => {
@@ -287,10 +281,7 @@ pub fn list(config_path: Option<PathBuf>, server: Option<String>) -> ExitCode {
         }
     };
     let loaded: Option<serde_json::Value> = server.and_then(|url| {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .ok()?;
+        let rt = crate::runtime(false).ok()?;
         rt.block_on(async {
             let r = reqwest::get(format!("{}/ready", url.trim_end_matches('/')))
                 .await

@@ -13,6 +13,18 @@ fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// Read the `tierlm listening on http://ADDR` line a started server prints first.
+fn listening_address(child: &mut std::process::Child) -> String {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    line.trim()
+        .strip_prefix("tierlm listening on http://")
+        .unwrap()
+        .to_string()
+}
+
 fn get(addr: &str, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
@@ -49,15 +61,7 @@ fn serves_on_port_zero_and_stops_on_sigterm() {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("tierlm listening on http://")
-        .unwrap()
-        .to_string();
+    let addr = listening_address(&mut child);
     assert_eq!(get(&addr, "/health").0, 200);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -170,15 +174,7 @@ fn a_full_queue_answers_429_with_retry_after() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("tierlm listening on http://")
-        .unwrap()
-        .to_string();
+    let addr = listening_address(&mut child);
     let deadline = Instant::now() + Duration::from_secs(60);
     while get(&addr, "/ready").0 != 200 {
         assert!(Instant::now() < deadline);
