@@ -50,6 +50,8 @@ pub enum ErrorCode {
     ProviderTimeout,
     /// Every target of a cloud model is rate limited.
     ProviderRateLimited,
+    /// A configured policy (routing rule, data policy) refuses this request.
+    PolicyRefused,
 }
 
 impl ErrorCode {
@@ -75,6 +77,7 @@ impl ErrorCode {
             ErrorCode::ProviderUnavailable => "provider_unavailable",
             ErrorCode::ProviderTimeout => "provider_timeout",
             ErrorCode::ProviderRateLimited => "provider_rate_limited",
+            ErrorCode::PolicyRefused => "refused_by_policy",
         }
     }
 
@@ -99,6 +102,7 @@ impl ErrorCode {
             ErrorCode::ProviderUnavailable => "service_unavailable_error",
             ErrorCode::NotReady => "service_unavailable_error",
             ErrorCode::Internal => "server_error",
+            ErrorCode::PolicyRefused => "permission_error",
         }
     }
 
@@ -120,6 +124,7 @@ impl ErrorCode {
             ErrorCode::ProviderAuth | ErrorCode::ProviderError => 502,
             ErrorCode::NotReady | ErrorCode::ProviderUnavailable => 503,
             ErrorCode::ProviderTimeout => 504,
+            ErrorCode::PolicyRefused => 403,
         }
     }
 }
@@ -246,6 +251,7 @@ mod tests {
             ProviderUnavailable,
             ProviderTimeout,
             ProviderRateLimited,
+            PolicyRefused,
         ] {
             assert!((400..600).contains(&code.http_status()), "{code:?}");
             assert!(!code.as_str().is_empty());
