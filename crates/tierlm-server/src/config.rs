@@ -45,6 +45,9 @@ pub struct UninitializedConfig {
     #[serde(default)]
     pub pricing:
         Option<std::collections::BTreeMap<String, crate::cloud_config::UninitializedPrice>>,
+    /// Routed models (`auto`): see `tierlm_router::RouterConfig`.
+    #[serde(default)]
+    pub router: Option<tierlm_router::RouterConfig>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -123,6 +126,7 @@ pub struct Config {
     pub models: Vec<ModelConfig>,
     pub embeddings: Option<EmbeddingConfig>,
     pub cloud: crate::cloud_config::CloudConfig,
+    pub router: Option<tierlm_router::RouterConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -313,7 +317,11 @@ impl UninitializedConfig {
             &|k| std::env::var(k).ok(),
         )?;
         cloud.pricing = crate::cloud_config::pricing(self.pricing.unwrap_or_default())?;
+        if let Some(r) = &self.router {
+            check_router(r, &models, embeddings.as_ref(), &cloud)?;
+        }
         Ok(Config {
+            router: self.router,
             cloud,
             host,
             port: o.port.or(self.server.port).unwrap_or(DEFAULT_PORT),
@@ -322,6 +330,43 @@ impl UninitializedConfig {
             embeddings,
         })
     }
+}
+
+/// The router's references to other sections must resolve.
+fn check_router(
+    r: &tierlm_router::RouterConfig,
+    models: &[ModelConfig],
+    embeddings: Option<&EmbeddingConfig>,
+    cloud: &crate::cloud_config::CloudConfig,
+) -> Result<(), ConfigError> {
+    let invalid = |m: String| Err(ConfigError::Invalid(m));
+    r.validate().map_err(ConfigError::Invalid)?;
+    if !models.iter().any(|m| m.name == r.local_model) {
+        return invalid(format!(
+            "router.local_model: `{}` is not a configured [[models]] name",
+            r.local_model
+        ));
+    }
+    if !cloud.models.iter().any(|m| m.name == r.cloud_model) {
+        return invalid(format!(
+            "router.cloud_model: `{}` is not a configured [[cloud_models]] name",
+            r.cloud_model
+        ));
+    }
+    if !r.profiles.is_empty() && embeddings.is_none() {
+        return invalid("router.profiles need an [embeddings] model for the classifier".into());
+    }
+    for name in &r.models {
+        let clash = models.iter().any(|m| &m.name == name)
+            || cloud.models.iter().any(|m| &m.name == name)
+            || embeddings.is_some_and(|e| &e.name == name);
+        if clash {
+            return invalid(format!(
+                "router.models: `{name}` is already the name of a concrete model"
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl Config {

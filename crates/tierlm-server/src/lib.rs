@@ -34,6 +34,25 @@ pub fn load_models(state: &AppState) -> Result<Registry, String> {
         registry.embeddings = Some(EmbeddingModel::load(e)?);
     }
     registry.cloud = cloud_config::build(&cfg.cloud)?;
+    if let Some(r) = &cfg.router {
+        let embedder = match &cfg.embeddings {
+            Some(e) if !r.profiles.is_empty() => Some(tierlm_router::classify::embedder(
+                r.classifier,
+                &e.path,
+                registry.embeddings.as_ref(),
+            )?),
+            _ => None,
+        };
+        let router = tierlm_router::Router::new(r.clone(), embedder)?;
+        tracing::info!(
+            models = ?r.models,
+            profiles = router.profiles().len(),
+            local = %r.local_model,
+            cloud = %r.cloud_model,
+            "router ready"
+        );
+        registry.router = Some(std::sync::Arc::new(router));
+    }
     Ok(registry)
 }
 

@@ -19,11 +19,18 @@ pub struct ServerMetrics {
     pub ttft: Family<Histogram>,
     pub itl: Family<Histogram>,
     pub duration: Family<Histogram>,
+    pub routes: Family<Counter>,
+    pub route_decision: Family<Histogram>,
 }
 
 /// Inter-token latency buckets: finer than request latency.
 const ITL_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0,
+];
+
+/// Router decision time buckets: the target is a few milliseconds.
+const DECISION_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1,
 ];
 
 impl Default for ServerMetrics {
@@ -35,6 +42,8 @@ impl Default for ServerMetrics {
             ttft: Family::new(|| Histogram::new(LATENCY_BUCKETS)),
             itl: Family::new(|| Histogram::new(ITL_BUCKETS)),
             duration: Family::new(|| Histogram::new(LATENCY_BUCKETS)),
+            routes: Family::new(Counter::default),
+            route_decision: Family::new(|| Histogram::new(DECISION_BUCKETS)),
         }
     }
 }
@@ -54,6 +63,18 @@ impl ServerMetrics {
         self.duration
             .get(&format!("endpoint=\"{endpoint}\""))
             .observe(took.as_secs_f64());
+    }
+
+    /// One routed request's final route (`local|cloud|escalated|refused`), reason and
+    /// profile (all bounded by the configuration), and the router's own time.
+    pub fn record_route(&self, route: &str, reason: &str, profile: &str, took: Duration) {
+        self.routes
+            .get(&format!(
+                "route=\"{route}\",reason=\"{reason}\",profile=\"{}\"",
+                label_value(profile)
+            ))
+            .inc();
+        self.route_decision.get("").observe(took.as_secs_f64());
     }
 
     pub fn record_tokens(&self, model: &str, prompt: u32, completion: u32) {
@@ -125,6 +146,16 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "tierlm_request_duration_seconds",
         "Request duration by endpoint.",
         &m.duration,
+    );
+    e.counter(
+        "tierlm_routed_requests_total",
+        "Requests to routed models by final route, reason and task profile.",
+        &m.routes,
+    );
+    e.histogram(
+        "tierlm_router_decision_seconds",
+        "The router's own time per request, before any model runs.",
+        &m.route_decision,
     );
     state.engine_metrics().render(&mut e);
     (

@@ -11,6 +11,7 @@ use std::sync::{Arc, RwLock};
 use tierlm_api::{ApiError, ErrorCode};
 use tierlm_engine::{EmbeddingModel, EngineMetrics, LocalModel};
 use tierlm_providers::CloudModel;
+use tierlm_router::Router;
 
 use crate::config::Config;
 use crate::metrics::ServerMetrics;
@@ -22,6 +23,8 @@ pub struct Registry {
     pub embeddings: Option<EmbeddingModel>,
     /// Cloud models and the local model each may fall back to.
     pub cloud: BTreeMap<String, (CloudModel, Option<String>)>,
+    /// Routes requests for the routed model names (`auto`).
+    pub router: Option<Arc<Router>>,
 }
 
 struct Inner {
@@ -109,6 +112,9 @@ impl AppState {
     fn unknown_model(&self, name: &str, registry: &Registry, kind: &str) -> ApiError {
         let mut names: Vec<&str> = registry.chat.keys().map(String::as_str).collect();
         names.extend(registry.cloud.keys().map(String::as_str));
+        if let Some(r) = &registry.router {
+            names.extend(r.config().models.iter().map(String::as_str));
+        }
         if let Some(e) = &registry.embeddings {
             names.push(e.name());
         }
@@ -140,6 +146,14 @@ impl AppState {
             return None;
         }
         self.registry().cloud.get(name).cloned()
+    }
+
+    /// The router, when `name` is one of its routed model names.
+    pub fn router_for(&self, name: &str) -> Option<Arc<Router>> {
+        if !self.is_ready() {
+            return None;
+        }
+        self.registry().router.clone().filter(|r| r.routes(name))
     }
 
     /// The embedding model with this name.

@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use tierlm_api::chat::ChatCompletionRequest;
@@ -24,11 +25,12 @@ const ENDPOINT: &str = "chat_completions";
 
 pub async fn chat_completions(
     State(state): State<AppState>,
+    headers: HeaderMap,
     OpenAiJson(req): OpenAiJson<ChatCompletionRequest>,
 ) -> Response {
     let started = Instant::now();
     let model_name = req.model.clone();
-    match start(&state, req).await {
+    match start(&state, req, &headers).await {
         Ok(resp) => resp,
         Err(e) => {
             let label = if e.code == tierlm_api::ErrorCode::ModelNotFound {
@@ -44,8 +46,15 @@ pub async fn chat_completions(
     }
 }
 
-async fn start(state: &AppState, req: ChatCompletionRequest) -> Result<Response, ApiError> {
+async fn start(
+    state: &AppState,
+    req: ChatCompletionRequest,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
     let started = Instant::now();
+    if let Some(router) = state.router_for(&req.model) {
+        return super::routed::serve(state, router, req, headers, started).await;
+    }
     if let Some((cloud, fallback)) = state.cloud_model(&req.model) {
         return super::cloud_chat::serve(state, req, cloud, fallback, started).await;
     }
@@ -58,9 +67,23 @@ pub async fn start_local(
     req: ChatCompletionRequest,
     started: Instant,
 ) -> Result<Response, ApiError> {
+    let headers = local_headers(&req.model);
+    start_local_with(state, req, None, headers, started).await
+}
+
+/// Answer with a local model, optionally constrained by a grammar that replaces the
+/// request's own, with these response headers.
+pub async fn start_local_with(
+    state: &AppState,
+    req: ChatCompletionRequest,
+    grammar: Option<&str>,
+    headers: HeaderMap,
+    started: Instant,
+) -> Result<Response, ApiError> {
     let model = state.chat_model(&req.model)?;
     let (stream, include_usage) = stream_options(req.stream, req.stream_options.as_ref())?;
-    let prepared = prepare_chat(&model, &req)?;
+    let mut prepared = prepare_chat(&model, &req)?;
+    override_grammar(&mut prepared.generation, grammar);
     let n = prepared.generation.n;
     let want_logprobs = prepared.generation.logprobs.is_some();
     let rx = model.submit(prepared.generation)?;
@@ -71,7 +94,6 @@ pub async fn start_local(
         prepared.tools,
         want_logprobs,
     );
-    let headers = local_headers(&req.model);
     if stream {
         let frames = stream_chat(state.clone(), rx, asm, include_usage, started);
         Ok((headers, sse::response(frames)).into_response())
@@ -79,6 +101,37 @@ pub async fn start_local(
         let answer = collect(state, rx, asm).await;
         super::json_answer(state, ENDPOINT, &req.model, started, headers, answer)
     }
+}
+
+fn override_grammar(gen: &mut tierlm_engine::Generation, grammar: Option<&str>) {
+    if let Some(g) = grammar {
+        gen.grammar = Some(tierlm_engine::request::Grammar {
+            gbnf: g.to_string(),
+            trigger: None,
+        });
+    }
+}
+
+/// Run a request on a local model to the end and return the whole answer (the
+/// cascade checks it before anything is sent).
+pub async fn run_local(
+    state: &AppState,
+    req: &ChatCompletionRequest,
+    grammar: Option<&str>,
+) -> Result<tierlm_api::chat::ChatCompletion, ApiError> {
+    let model = state.chat_model(&req.model)?;
+    let mut prepared = prepare_chat(&model, req)?;
+    override_grammar(&mut prepared.generation, grammar);
+    let want_logprobs = prepared.generation.logprobs.is_some();
+    let asm = ChatAssembler::new(
+        &req.model,
+        prepared.generation.n,
+        prepared.tool_mode,
+        prepared.tools,
+        want_logprobs,
+    );
+    let rx = model.submit(prepared.generation)?;
+    collect(state, rx, asm).await
 }
 
 async fn collect(

@@ -6,6 +6,7 @@ pub mod completions;
 pub mod embeddings;
 pub mod health;
 pub mod models;
+pub mod routed;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use tierlm_api::chat::StreamOptions;

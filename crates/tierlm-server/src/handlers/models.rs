@@ -30,6 +30,12 @@ fn cards(state: &AppState) -> Vec<ModelCard> {
     if let Some(e) = &reg.embeddings {
         out.push(card(e.name()));
     }
+    if let Some(r) = &reg.router {
+        out.extend(r.config().models.iter().map(|name| ModelCard {
+            owned_by: "tierlm-router".into(),
+            ..card(name)
+        }));
+    }
     out
 }
 
