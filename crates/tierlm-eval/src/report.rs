@@ -1,0 +1,234 @@
+//! Reports of a simulated workload: a plain-text table for people
+//! ([`table`]) and one JSON object for machines ([`json`]). Fractions are
+//! printed as percentages in the table and kept as fractions in JSON; a value
+//! that cannot be measured (no scored items, a zero denominator) prints as
+//! `n/a` and is `null` in JSON.
+
+use serde_json::{json, Value};
+
+use crate::sim::{CurvePoint, Summary, TaskSummary};
+
+fn pct(v: f64) -> String {
+    if v.is_finite() {
+        format!("{:.1}%", v * 100.0)
+    } else {
+        "n/a".into()
+    }
+}
+
+fn score(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:.3}")
+    } else {
+        "n/a".into()
+    }
+}
+
+fn row(out: &mut String, width: usize, name: &str, t: &TaskSummary) {
+    out.push_str(&format!(
+        "{name:<width$}  {:<9}  {:>5}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>8}  {:>8}\n",
+        t.metric,
+        t.requests,
+        pct(t.local_share),
+        score(t.quality),
+        score(t.quality_cloud),
+        score(t.quality_local),
+        pct(t.quality_vs_cloud),
+        pct(t.cost_vs_cloud),
+        pct(t.routing_accuracy),
+    ));
+}
+
+fn overall(s: &Summary) -> TaskSummary {
+    TaskSummary {
+        metric: "-".into(),
+        requests: s.requests,
+        local_share: s.local_share,
+        quality: s.quality,
+        quality_cloud: s.quality_cloud,
+        quality_local: s.quality_local,
+        quality_vs_cloud: s.quality_vs_cloud,
+        cost_usd: s.cost_usd,
+        cost_cloud_usd: s.cost_cloud_usd,
+        cost_local_usd: s.cost_local_usd,
+        cost_vs_cloud: s.cost_vs_cloud,
+        routing_accuracy: s.routing_accuracy,
+        errors: s.errors,
+        unscored: s.unscored,
+        cascaded: s.cascaded,
+        consistency_mismatches: s.consistency_mismatches,
+    }
+}
+
+/// The per-task table, totals and notes, then the threshold curve.
+pub fn table(summary: &Summary, curve: &[CurvePoint]) -> String {
+    let width = summary
+        .per_task
+        .keys()
+        .map(|k| k.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max("overall".len());
+    let mut out = format!(
+        "{:<width$}  {:<9}  {:>5}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>8}  {:>8}\n",
+        "task",
+        "metric",
+        "n",
+        "local",
+        "quality",
+        "cloud",
+        "local-q",
+        "q/cloud",
+        "$/cloud",
+        "route-ok"
+    );
+    row(&mut out, width, "overall", &overall(summary));
+    for (task, t) in &summary.per_task {
+        row(&mut out, width, task, t);
+    }
+    out.push_str(&format!(
+        "\nquality: tierlm answers / all-cloud / all-local (mean score); local = share served locally;\n\
+         q/cloud and $/cloud = tierlm vs all-cloud; route-ok = classifier verdict equals the item's class\n\
+         requests {}, errors {}, cascaded {}, consistency mismatches {}\n\
+         cost ${:.6} (all-cloud ${:.6}, all-local ${:.6})\n",
+        summary.requests,
+        summary.errors,
+        summary.cascaded,
+        summary.consistency_mismatches,
+        summary.cost_usd,
+        summary.cost_cloud_usd,
+        summary.cost_local_usd,
+    ));
+    if summary.unscored > 0 {
+        let pass_at_1 = summary
+            .per_task
+            .values()
+            .any(|t| t.metric == "pass_at_1" && t.unscored > 0);
+        let why = if pass_at_1 {
+            " (pass@1 unavailable: python3 could not be started)"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "note: {} items not scored{why}; left out of quality\n",
+            summary.unscored
+        ));
+    }
+    if !curve.is_empty() {
+        out.push_str(&format!(
+            "\n{:>9}  {:>6}  {:>8}  {:>8}\n",
+            "threshold", "local", "q/cloud", "$/cloud"
+        ));
+        for p in curve {
+            out.push_str(&format!(
+                "{:>9.2}  {:>6}  {:>8}  {:>8}\n",
+                p.threshold,
+                pct(p.local_share),
+                pct(p.quality_vs_cloud),
+                pct(p.cost_vs_cloud)
+            ));
+        }
+    }
+    out
+}
+
+/// One JSON object: every [`Summary`] field at top level (fractions in
+/// `[0, 1]`), `per_task` with `n` and `metric` added, and `curve`.
+pub fn json(summary: &Summary, curve: &[CurvePoint]) -> Value {
+    let mut value = serde_json::to_value(summary).unwrap_or_else(|_| json!({}));
+    if let Some(tasks) = value.get_mut("per_task").and_then(Value::as_object_mut) {
+        for task in tasks.values_mut() {
+            if let Some(obj) = task.as_object_mut() {
+                let n = obj.get("requests").cloned().unwrap_or(Value::Null);
+                obj.insert("n".into(), n);
+            }
+        }
+    }
+    if let Some(obj) = value.as_object_mut() {
+        let points = serde_json::to_value(curve).unwrap_or_else(|_| json!([]));
+        obj.insert("curve".into(), points);
+    }
+    value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::{curve, simulate, Thresholds};
+    use crate::testutil::{cascaded, to_cloud};
+
+    fn summary() -> (Summary, Vec<CurvePoint>) {
+        let w = vec![
+            cascaded("a", "sms_spam", 0.9, 1.0, 1.0, 0.01, true),
+            cascaded("b", "sms_spam", 0.2, 0.0, 1.0, 0.01, false),
+            to_cloud("c", "gsm8k_long_name", 1.0, 0.02),
+        ];
+        let t = Thresholds::per_profile([("sms_spam".to_string(), 0.5)].into_iter().collect());
+        (simulate(&w, &t), curve(&w, 4))
+    }
+
+    #[test]
+    fn table_has_overall_tasks_and_curve() {
+        let (s, c) = summary();
+        let text = table(&s, &c);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("task"));
+        assert!(lines[1].starts_with("overall"));
+        assert!(lines[2].starts_with("gsm8k_long_name"));
+        assert!(lines[3].starts_with("sms_spam"));
+        assert!(lines[3].contains("label") && lines[3].contains("50.0%"));
+        assert!(text.contains("consistency mismatches 0"));
+        assert!(text.contains("threshold"));
+        assert!(text.contains("     1.00"));
+        assert!(!text.contains("not scored"));
+    }
+
+    #[test]
+    fn table_says_when_pass_at_1_is_unavailable() {
+        let (mut s, _) = summary();
+        s.unscored = 2;
+        if let Some(t) = s.per_task.get_mut("gsm8k_long_name") {
+            t.metric = "pass_at_1".into();
+            t.unscored = 2;
+            t.quality = f64::NAN;
+        }
+        let text = table(&s, &[]);
+        assert!(text.contains("pass@1 unavailable"), "{text}");
+        assert!(text.contains("n/a"));
+        assert!(!text.contains("threshold"));
+    }
+
+    #[test]
+    fn json_has_the_top_level_fractions() {
+        let (s, c) = summary();
+        let v = json(&s, &c);
+        for key in [
+            "local_share",
+            "quality_vs_cloud",
+            "cost_vs_cloud",
+            "routing_accuracy",
+        ] {
+            let f = v[key].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&f), "{key} = {f}");
+        }
+        for key in [
+            "quality",
+            "quality_cloud",
+            "quality_local",
+            "cost_usd",
+            "cost_cloud_usd",
+            "requests",
+            "errors",
+            "consistency_mismatches",
+        ] {
+            assert!(v.get(key).is_some(), "{key}");
+        }
+        assert_eq!(v["requests"], 3);
+        let spam = &v["per_task"]["sms_spam"];
+        assert_eq!(spam["n"], 2);
+        assert_eq!(spam["metric"], "label");
+        assert!(spam["quality_vs_cloud"].is_number());
+        assert_eq!(v["curve"].as_array().unwrap().len(), 5);
+        assert_eq!(v["curve"][4]["threshold"], 1.0);
+    }
+}
