@@ -2,6 +2,7 @@
 
 mod bench;
 mod cli;
+mod eval;
 mod pull;
 
 use std::process::ExitCode;
@@ -142,6 +143,7 @@ fn main() -> ExitCode {
             gen_tokens,
             repetitions: repetitions.max(1),
         }),
+        Command::Eval(args) => eval::eval(args),
         Command::Models(ModelsCommand::List { config, server }) => pull::list(config, server),
         Command::Models(ModelsCommand::Pull {
             source,
