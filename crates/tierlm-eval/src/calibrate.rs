@@ -270,10 +270,10 @@ pub fn thresholds_toml(cal: &Calibration, note: &str) -> String {
     let s = &cal.summary;
     out.push_str(&format!(
         "# quality vs cloud {:.1}% (floor {:.1}%), cost vs cloud {:.1}%, local share {:.1}%{}\n",
-        s.quality_vs_cloud * 100.0,
+        s.overall.quality_vs_cloud * 100.0,
         cal.quality_floor * 100.0,
-        s.cost_vs_cloud * 100.0,
-        s.local_share * 100.0,
+        s.overall.cost_vs_cloud * 100.0,
+        s.overall.local_share * 100.0,
         if cal.feasible {
             ""
         } else {

@@ -29,10 +29,10 @@ fn keeps_full_quality_at_floor_one() {
     assert!(cal.thresholds["hard"] > 0.90);
     assert!((cal.thresholds["hard"] - 1.0).abs() < 1e-12);
     let s = &cal.summary;
-    assert!((s.quality_vs_cloud - 1.0).abs() < 1e-12);
-    assert!((s.local_share - 3.0 / 8.0).abs() < 1e-12);
+    assert!((s.overall.quality_vs_cloud - 1.0).abs() < 1e-12);
+    assert!((s.overall.local_share - 3.0 / 8.0).abs() < 1e-12);
     // 4 escalations and the complex item.
-    assert!((s.cost_usd - 0.06).abs() < 1e-12);
+    assert!((s.overall.cost_usd - 0.06).abs() < 1e-12);
 }
 
 #[test]
@@ -41,8 +41,8 @@ fn a_low_floor_sends_everything_local() {
     // Any threshold at or below the lowest confidence is the same decision.
     assert!(cal.thresholds["easy"] <= 0.20, "{:?}", cal.thresholds);
     assert!(cal.thresholds["hard"] <= 0.30, "{:?}", cal.thresholds);
-    assert!((cal.summary.local_share - 7.0 / 8.0).abs() < 1e-12);
-    assert!((cal.summary.cost_usd - 0.02).abs() < 1e-12);
+    assert!((cal.summary.overall.local_share - 7.0 / 8.0).abs() < 1e-12);
+    assert!((cal.summary.overall.cost_usd - 0.02).abs() < 1e-12);
 }
 
 #[test]
@@ -50,9 +50,9 @@ fn spends_the_quality_budget_on_the_cheapest_losses() {
     // Floor 7/8: one wrong local answer is allowed (quality 7 of 8).
     let cal = calibrate(&workload(), 7.0 / 8.0);
     let s = &cal.summary;
-    assert!(s.quality_vs_cloud >= 7.0 / 8.0 - 1e-12);
-    assert!((s.quality_vs_cloud - 7.0 / 8.0).abs() < 1e-12);
-    assert!((s.local_share - 4.0 / 8.0).abs() < 1e-12);
+    assert!(s.overall.quality_vs_cloud >= 7.0 / 8.0 - 1e-12);
+    assert!((s.overall.quality_vs_cloud - 7.0 / 8.0).abs() < 1e-12);
+    assert!((s.overall.local_share - 4.0 / 8.0).abs() < 1e-12);
     // Each lost point saves one escalation: either profile is as good;
     // the tie goes to the larger saving, then the profile name.
     assert!(cal.thresholds["easy"] <= 0.41 && cal.thresholds["easy"] > 0.20);
@@ -63,7 +63,7 @@ fn spends_the_quality_budget_on_the_cheapest_losses() {
 fn an_unreachable_floor_escalates_everything() {
     let cal = calibrate(&workload(), 1.5);
     assert!(!cal.feasible);
-    assert_eq!(cal.summary.local_share, 0.0);
+    assert_eq!(cal.summary.overall.local_share, 0.0);
     let toml = thresholds_toml(&cal, "calibrated");
     assert!(toml.contains("floor not reachable"), "{toml}");
 }
@@ -76,7 +76,7 @@ fn never_local_stays_above_an_observed_one() {
     ];
     let cal = calibrate(&w, 1.0);
     assert!(cal.thresholds["p"] > 1.0, "{}", cal.thresholds["p"]);
-    assert_eq!(cal.summary.local_share, 0.0);
+    assert_eq!(cal.summary.overall.local_share, 0.0);
 }
 
 #[test]
@@ -137,11 +137,11 @@ proptest! {
             .collect();
         let cal = calibrate(&w, floor);
         let never = simulate(&w, &Thresholds::global(NEVER_LOCAL));
-        prop_assert!(cal.summary.cost_usd <= never.cost_usd + 1e-12);
+        prop_assert!(cal.summary.overall.cost_usd <= never.overall.cost_usd + 1e-12);
         if cal.feasible {
-            prop_assert!(cal.summary.quality_vs_cloud >= floor - 1e-9);
+            prop_assert!(cal.summary.overall.quality_vs_cloud >= floor - 1e-9);
         } else {
-            prop_assert_eq!(cal.summary.local_share, 0.0);
+            prop_assert_eq!(cal.summary.overall.local_share, 0.0);
         }
         // The TOML values parse back to the thresholds used.
         let toml = thresholds_toml(&cal, "x");

@@ -48,7 +48,7 @@ pub use plot::{svg, OperatingPoint};
 pub use report::{json, table};
 pub use score::{score, score_answer, score_observations, Scored};
 pub use sim::{
-    curve, outcome, simulate, CurvePoint, Outcome, Summary, TaskSummary, Thresholds,
+    curve, outcome, simulate, CurvePoint, Figures, Outcome, Summary, TaskSummary, Thresholds,
     DEFAULT_CURVE_STEPS,
 };
 pub use workload::{

@@ -20,8 +20,8 @@ impl OperatingPoint {
     pub fn from_summary(label: &str, summary: &Summary) -> Self {
         Self {
             label: label.to_string(),
-            cost_vs_cloud: summary.cost_vs_cloud,
-            quality_vs_cloud: summary.quality_vs_cloud,
+            cost_vs_cloud: summary.overall.cost_vs_cloud,
+            quality_vs_cloud: summary.overall.quality_vs_cloud,
         }
     }
 }

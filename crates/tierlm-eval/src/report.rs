@@ -6,7 +6,7 @@
 
 use serde_json::{json, Value};
 
-use crate::sim::{CurvePoint, Summary, TaskSummary};
+use crate::sim::{CurvePoint, Figures, Summary};
 
 fn pct(v: f64) -> String {
     if v.is_finite() {
@@ -24,40 +24,18 @@ fn score(v: f64) -> String {
     }
 }
 
-fn row(out: &mut String, width: usize, name: &str, t: &TaskSummary) {
+fn row(out: &mut String, width: usize, name: &str, metric: &str, f: &Figures) {
     out.push_str(&format!(
-        "{name:<width$}  {:<9}  {:>5}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>8}  {:>8}\n",
-        t.metric,
-        t.requests,
-        pct(t.local_share),
-        score(t.quality),
-        score(t.quality_cloud),
-        score(t.quality_local),
-        pct(t.quality_vs_cloud),
-        pct(t.cost_vs_cloud),
-        pct(t.routing_accuracy),
+        "{name:<width$}  {metric:<9}  {:>5}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>8}  {:>8}\n",
+        f.requests,
+        pct(f.local_share),
+        score(f.quality),
+        score(f.quality_cloud),
+        score(f.quality_local),
+        pct(f.quality_vs_cloud),
+        pct(f.cost_vs_cloud),
+        pct(f.routing_accuracy),
     ));
-}
-
-fn overall(s: &Summary) -> TaskSummary {
-    TaskSummary {
-        metric: "-".into(),
-        requests: s.requests,
-        local_share: s.local_share,
-        quality: s.quality,
-        quality_cloud: s.quality_cloud,
-        quality_local: s.quality_local,
-        quality_vs_cloud: s.quality_vs_cloud,
-        cost_usd: s.cost_usd,
-        cost_cloud_usd: s.cost_cloud_usd,
-        cost_local_usd: s.cost_local_usd,
-        cost_vs_cloud: s.cost_vs_cloud,
-        routing_accuracy: s.routing_accuracy,
-        errors: s.errors,
-        unscored: s.unscored,
-        cascaded: s.cascaded,
-        consistency_mismatches: s.consistency_mismatches,
-    }
 }
 
 /// The per-task table, totals and notes, then the threshold curve.
@@ -82,28 +60,29 @@ pub fn table(summary: &Summary, curve: &[CurvePoint]) -> String {
         "$/cloud",
         "route-ok"
     );
-    row(&mut out, width, "overall", &overall(summary));
+    let all = &summary.overall;
+    row(&mut out, width, "overall", "-", all);
     for (task, t) in &summary.per_task {
-        row(&mut out, width, task, t);
+        row(&mut out, width, task, &t.metric, &t.figures);
     }
     out.push_str(&format!(
         "\nquality: tierlm answers / all-cloud / all-local (mean score); local = share served locally;\n\
          q/cloud and $/cloud = tierlm vs all-cloud; route-ok = classifier verdict equals the item's class\n\
          requests {}, errors {}, cascaded {}, consistency mismatches {}\n\
          cost ${:.6} (all-cloud ${:.6}, all-local ${:.6})\n",
-        summary.requests,
-        summary.errors,
-        summary.cascaded,
-        summary.consistency_mismatches,
-        summary.cost_usd,
-        summary.cost_cloud_usd,
-        summary.cost_local_usd,
+        all.requests,
+        all.errors,
+        all.cascaded,
+        all.consistency_mismatches,
+        all.cost_usd,
+        all.cost_cloud_usd,
+        all.cost_local_usd,
     ));
-    if summary.unscored > 0 {
+    if all.unscored > 0 {
         let pass_at_1 = summary
             .per_task
             .values()
-            .any(|t| t.metric == "pass_at_1" && t.unscored > 0);
+            .any(|t| t.metric == "pass_at_1" && t.figures.unscored > 0);
         let why = if pass_at_1 {
             " (pass@1 unavailable: python3 could not be started)"
         } else {
@@ -111,7 +90,7 @@ pub fn table(summary: &Summary, curve: &[CurvePoint]) -> String {
         };
         out.push_str(&format!(
             "note: {} items not scored{why}; left out of quality\n",
-            summary.unscored
+            all.unscored
         ));
     }
     if !curve.is_empty() {
@@ -132,7 +111,7 @@ pub fn table(summary: &Summary, curve: &[CurvePoint]) -> String {
     out
 }
 
-/// One JSON object: every [`Summary`] field at top level (fractions in
+/// One JSON object: every overall [`Figures`] field at top level (fractions in
 /// `[0, 1]`), `per_task` with `n` and `metric` added, and `curve`.
 pub fn json(summary: &Summary, curve: &[CurvePoint]) -> Value {
     let mut value = serde_json::to_value(summary).unwrap_or_else(|_| json!({}));
@@ -186,11 +165,11 @@ mod tests {
     #[test]
     fn table_says_when_pass_at_1_is_unavailable() {
         let (mut s, _) = summary();
-        s.unscored = 2;
+        s.overall.unscored = 2;
         if let Some(t) = s.per_task.get_mut("gsm8k_long_name") {
             t.metric = "pass_at_1".into();
-            t.unscored = 2;
-            t.quality = f64::NAN;
+            t.figures.unscored = 2;
+            t.figures.quality = f64::NAN;
         }
         let text = table(&s, &[]);
         assert!(text.contains("pass@1 unavailable"), "{text}");
@@ -228,6 +207,8 @@ mod tests {
         assert_eq!(spam["n"], 2);
         assert_eq!(spam["metric"], "label");
         assert!(spam["quality_vs_cloud"].is_number());
+        // The shared figures are flattened, not nested.
+        assert!(v.get("overall").is_none() && spam.get("figures").is_none());
         assert_eq!(v["curve"].as_array().unwrap().len(), 5);
         assert_eq!(v["curve"][4]["threshold"], 1.0);
     }

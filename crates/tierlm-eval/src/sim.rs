@@ -103,30 +103,10 @@ pub fn outcome(s: &Scored, thresholds: &Thresholds) -> Outcome {
     }
 }
 
-/// One task's share of a [`Summary`] (same fields, plus its metric).
+/// The figures of a simulated group of items (the whole workload or one
+/// task).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TaskSummary {
-    pub metric: String,
-    pub requests: usize,
-    pub local_share: f64,
-    pub quality: f64,
-    pub quality_cloud: f64,
-    pub quality_local: f64,
-    pub quality_vs_cloud: f64,
-    pub cost_usd: f64,
-    pub cost_cloud_usd: f64,
-    pub cost_local_usd: f64,
-    pub cost_vs_cloud: f64,
-    pub routing_accuracy: f64,
-    pub errors: usize,
-    pub unscored: usize,
-    pub cascaded: usize,
-    pub consistency_mismatches: usize,
-}
-
-/// The simulated workload under one set of thresholds.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Summary {
+pub struct Figures {
     /// Items simulated.
     pub requests: usize,
     /// Share of items served by the local model.
@@ -161,6 +141,23 @@ pub struct Summary {
     /// routed run. With the thresholds the server ran with this should be 0;
     /// with other thresholds it counts the changed decisions.
     pub consistency_mismatches: usize,
+}
+
+/// One task's share of a [`Summary`]: its metric and its [`Figures`]
+/// (serialised side by side in one object).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskSummary {
+    pub metric: String,
+    #[serde(flatten)]
+    pub figures: Figures,
+}
+
+/// The simulated workload under one set of thresholds: the [`Figures`] of
+/// all items (serialised at top level) and those of each task.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    #[serde(flatten)]
+    pub overall: Figures,
     pub per_task: BTreeMap<String, TaskSummary>,
 }
 
@@ -236,11 +233,10 @@ impl Acc {
         }
     }
 
-    fn task(&self, metric: &str) -> TaskSummary {
+    fn figures(&self) -> Figures {
         let quality = mean(self.quality, self.scored);
         let quality_cloud = mean(self.quality_cloud, self.scored);
-        TaskSummary {
-            metric: metric.to_string(),
+        Figures {
             requests: self.requests,
             local_share: share(self.local, self.requests),
             quality,
@@ -274,26 +270,19 @@ pub fn simulate(scored: &[Scored], thresholds: &Thresholds) -> Summary {
             .1
             .add(s, &out);
     }
-    let t = all.task("");
     Summary {
-        requests: t.requests,
-        local_share: t.local_share,
-        quality: t.quality,
-        quality_cloud: t.quality_cloud,
-        quality_local: t.quality_local,
-        quality_vs_cloud: t.quality_vs_cloud,
-        cost_usd: t.cost_usd,
-        cost_cloud_usd: t.cost_cloud_usd,
-        cost_local_usd: t.cost_local_usd,
-        cost_vs_cloud: t.cost_vs_cloud,
-        routing_accuracy: t.routing_accuracy,
-        errors: t.errors,
-        unscored: t.unscored,
-        cascaded: t.cascaded,
-        consistency_mismatches: t.consistency_mismatches,
+        overall: all.figures(),
         per_task: tasks
             .into_iter()
-            .map(|(task, (metric, acc))| (task, acc.task(&metric)))
+            .map(|(task, (metric, acc))| {
+                (
+                    task,
+                    TaskSummary {
+                        metric,
+                        figures: acc.figures(),
+                    },
+                )
+            })
             .collect(),
     }
 }
@@ -317,9 +306,9 @@ pub fn curve(scored: &[Scored], steps: usize) -> Vec<CurvePoint> {
             let s = simulate(scored, &Thresholds::global(threshold));
             CurvePoint {
                 threshold,
-                local_share: s.local_share,
-                quality_vs_cloud: s.quality_vs_cloud,
-                cost_vs_cloud: s.cost_vs_cloud,
+                local_share: s.overall.local_share,
+                quality_vs_cloud: s.overall.quality_vs_cloud,
+                cost_vs_cloud: s.overall.cost_vs_cloud,
             }
         })
         .collect()

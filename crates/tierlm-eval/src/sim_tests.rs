@@ -21,44 +21,44 @@ fn server() -> Thresholds {
 #[test]
 fn the_served_thresholds_reproduce_the_routed_run() {
     let s = simulate(&workload(), &server());
-    assert_eq!(s.requests, 5);
-    assert_eq!(s.consistency_mismatches, 0);
-    assert_eq!(s.cascaded, 4);
-    assert!((s.local_share - 0.4).abs() < 1e-12);
-    assert!((s.quality - 1.0).abs() < 1e-12);
-    assert!((s.quality_vs_cloud - 1.0).abs() < 1e-12);
+    assert_eq!(s.overall.requests, 5);
+    assert_eq!(s.overall.consistency_mismatches, 0);
+    assert_eq!(s.overall.cascaded, 4);
+    assert!((s.overall.local_share - 0.4).abs() < 1e-12);
+    assert!((s.overall.quality - 1.0).abs() < 1e-12);
+    assert!((s.overall.quality_vs_cloud - 1.0).abs() < 1e-12);
     // Escalations pay local (0) + cloud; the complex item pays cloud.
-    assert!((s.cost_usd - 0.04).abs() < 1e-12);
-    assert!((s.cost_cloud_usd - 0.06).abs() < 1e-12);
-    assert!((s.cost_vs_cloud - 4.0 / 6.0).abs() < 1e-12);
-    assert!((s.routing_accuracy - 1.0).abs() < 1e-12);
-    assert_eq!(s.errors, 0);
+    assert!((s.overall.cost_usd - 0.04).abs() < 1e-12);
+    assert!((s.overall.cost_cloud_usd - 0.06).abs() < 1e-12);
+    assert!((s.overall.cost_vs_cloud - 4.0 / 6.0).abs() < 1e-12);
+    assert!((s.overall.routing_accuracy - 1.0).abs() < 1e-12);
+    assert_eq!(s.overall.errors, 0);
     let spam = &s.per_task["spam"];
-    assert_eq!(spam.requests, 4);
+    assert_eq!(spam.figures.requests, 4);
     assert_eq!(spam.metric, "label");
-    assert!((spam.local_share - 0.5).abs() < 1e-12);
-    assert!((spam.quality_local - 0.5).abs() < 1e-12);
-    assert!((s.per_task["math"].quality_local - 0.5).abs() < 1e-12);
+    assert!((spam.figures.local_share - 0.5).abs() < 1e-12);
+    assert!((spam.figures.quality_local - 0.5).abs() < 1e-12);
+    assert!((s.per_task["math"].figures.quality_local - 0.5).abs() < 1e-12);
 }
 
 #[test]
 fn missing_profiles_follow_the_routed_run() {
     let s = simulate(&workload(), &Thresholds::default());
-    assert_eq!(s.consistency_mismatches, 0);
-    assert!((s.local_share - 0.4).abs() < 1e-12);
+    assert_eq!(s.overall.consistency_mismatches, 0);
+    assert!((s.overall.local_share - 0.4).abs() < 1e-12);
 }
 
 #[test]
 fn other_thresholds_change_decisions_and_count_mismatches() {
     let all_local = simulate(&workload(), &Thresholds::global(0.0));
-    assert!((all_local.local_share - 0.8).abs() < 1e-12);
-    assert_eq!(all_local.consistency_mismatches, 2);
-    assert!((all_local.quality - 0.6).abs() < 1e-12);
-    assert!((all_local.cost_usd - 0.02).abs() < 1e-12);
+    assert!((all_local.overall.local_share - 0.8).abs() < 1e-12);
+    assert_eq!(all_local.overall.consistency_mismatches, 2);
+    assert!((all_local.overall.quality - 0.6).abs() < 1e-12);
+    assert!((all_local.overall.cost_usd - 0.02).abs() < 1e-12);
     let none_local = simulate(&workload(), &Thresholds::global(1.01));
-    assert_eq!(none_local.local_share, 0.0);
-    assert_eq!(none_local.consistency_mismatches, 2);
-    assert!((none_local.cost_usd - 0.06).abs() < 1e-12);
+    assert_eq!(none_local.overall.local_share, 0.0);
+    assert_eq!(none_local.overall.consistency_mismatches, 2);
+    assert!((none_local.overall.cost_usd - 0.06).abs() < 1e-12);
     // The global value overrides per-profile entries.
     let mut t = server();
     t.global = Some(0.0);
@@ -71,7 +71,7 @@ fn routing_accuracy_counts_missing_classes_as_wrong() {
     w[0].obs.routed.class = None;
     w[1].obs.routed.class = Some("complex".into());
     let s = simulate(&w, &server());
-    assert!((s.routing_accuracy - 0.6).abs() < 1e-12);
+    assert!((s.overall.routing_accuracy - 0.6).abs() < 1e-12);
 }
 
 #[test]
@@ -79,12 +79,12 @@ fn unscored_items_leave_quality_means_but_not_costs() {
     let mut w = workload();
     w[2].local = None;
     let s = simulate(&w, &server());
-    assert_eq!(s.unscored, 1);
-    assert!((s.quality - 1.0).abs() < 1e-12);
-    assert!((s.cost_usd - 0.04).abs() < 1e-12);
+    assert_eq!(s.overall.unscored, 1);
+    assert!((s.overall.quality - 1.0).abs() < 1e-12);
+    assert!((s.overall.cost_usd - 0.04).abs() < 1e-12);
     // A task with no scored items has NaN quality, null in JSON.
     let one = simulate(&w[2..3], &server());
-    assert!(one.quality.is_nan() && one.quality_vs_cloud.is_nan());
+    assert!(one.overall.quality.is_nan() && one.overall.quality_vs_cloud.is_nan());
     let json = serde_json::to_value(&one).unwrap();
     assert!(json["quality"].is_null());
 }
@@ -95,10 +95,10 @@ fn failed_local_passes_escalate_and_failed_routes_are_errors() {
     w[0].obs.local.error = Some("timeout".into());
     w[3].obs.routed.error = Some("HTTP 502".into());
     let s = simulate(&w, &server());
-    assert_eq!(s.errors, 1);
+    assert_eq!(s.overall.errors, 1);
     // s1 now escalates (a mismatch); s4's failed route is not compared.
-    assert_eq!(s.consistency_mismatches, 1);
-    assert!((s.local_share - 0.2).abs() < 1e-12);
+    assert_eq!(s.overall.consistency_mismatches, 1);
+    assert!((s.overall.local_share - 0.2).abs() < 1e-12);
 }
 
 #[test]

@@ -88,15 +88,15 @@ fn the_whole_pipeline() {
         .map(|(k, v)| (k.to_string(), v))
         .collect();
     let summary = simulate(&scored, &Thresholds::per_profile(served));
-    assert_eq!(summary.requests, 5);
-    assert_eq!(summary.consistency_mismatches, 0);
-    assert_eq!(summary.cascaded, 3);
-    assert!((summary.routing_accuracy - 1.0).abs() < 1e-12);
-    assert!((summary.local_share - 0.4).abs() < 1e-12);
-    assert!(summary.quality_vs_cloud > 0.8 && summary.quality_vs_cloud <= 1.0);
-    assert!(summary.cost_vs_cloud < 1.0);
+    assert_eq!(summary.overall.requests, 5);
+    assert_eq!(summary.overall.consistency_mismatches, 0);
+    assert_eq!(summary.overall.cascaded, 3);
+    assert!((summary.overall.routing_accuracy - 1.0).abs() < 1e-12);
+    assert!((summary.overall.local_share - 0.4).abs() < 1e-12);
+    assert!(summary.overall.quality_vs_cloud > 0.8 && summary.overall.quality_vs_cloud <= 1.0);
+    assert!(summary.overall.cost_vs_cloud < 1.0);
     let python = python_available();
-    assert_eq!(summary.unscored, usize::from(!python));
+    assert_eq!(summary.overall.unscored, usize::from(!python));
 
     let points = curve(&scored, DEFAULT_CURVE_STEPS);
     assert_eq!(points.len(), 21);
@@ -106,12 +106,15 @@ fn the_whole_pipeline() {
     let never = simulate(&scored, &Thresholds::global(NEVER_LOCAL));
     let cal = calibrate(&scored, 0.95);
     assert!(cal.feasible);
-    assert!(cal.summary.quality_vs_cloud >= 0.95 - 1e-9);
-    assert!(cal.summary.cost_usd < never.cost_usd);
+    assert!(cal.summary.overall.quality_vs_cloud >= 0.95 - 1e-9);
+    assert!(cal.summary.overall.cost_usd < never.overall.cost_usd);
     assert!(cal.thresholds["xsum"] > 0.7 && cal.thresholds["sms_spam"] <= 0.9);
     let loose = calibrate(&scored, 0.9);
-    assert!(loose.summary.cost_usd <= summary.cost_usd + 1e-12);
-    assert_eq!(loose.summary.local_share, summary.local_share);
+    assert!(loose.summary.overall.cost_usd <= summary.overall.cost_usd + 1e-12);
+    assert_eq!(
+        loose.summary.overall.local_share,
+        summary.overall.local_share
+    );
     let toml = thresholds_toml(&cal, "calibrated by the pipeline test");
     assert!(toml.contains("[router.thresholds]\n"));
     assert!(toml.contains("sms_spam = "));

@@ -41,6 +41,16 @@ fn config() -> RouterConfig {
         .unwrap()
 }
 
+fn tenant_rule(tenant: &str, route: RuleRoute) -> Rule {
+    Rule {
+        tenant: Some(tenant.into()),
+        key: None,
+        profile: None,
+        class: None,
+        route,
+    }
+}
+
 fn router(cfg: RouterConfig) -> Router {
     Router::new(cfg, Some(Arc::new(WordsEmbedder))).unwrap()
 }
@@ -83,13 +93,7 @@ fn calibrated_thresholds_override_min_confidence() {
 #[test]
 fn precedence_guard_budget_rule_hint() {
     let mut cfg = config();
-    cfg.rules = vec![Rule {
-        tenant: Some("legal".into()),
-        key: None,
-        profile: None,
-        class: None,
-        route: RuleRoute::Cloud,
-    }];
+    cfg.rules = vec![tenant_rule("legal", RuleRoute::Cloud)];
     let r = router(cfg);
     let code = req("def f(): write this python function");
     let mut ctx = RouteContext {
@@ -226,13 +230,7 @@ fn label_grammar_escapes_and_alternates() {
 #[test]
 fn cloud_requests_stay_put_unless_policy_says_otherwise() {
     let mut cfg = config();
-    cfg.rules = vec![Rule {
-        tenant: Some("legal".into()),
-        key: None,
-        profile: None,
-        class: None,
-        route: RuleRoute::Local,
-    }];
+    cfg.rules = vec![tenant_rule("legal", RuleRoute::Local)];
     let r = router(cfg);
     assert!(r.check_cloud_request(&RouteContext::default()).is_none());
     let ctx = RouteContext {

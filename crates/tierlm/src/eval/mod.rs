@@ -95,10 +95,10 @@ async fn run(args: EvalArgs) -> Result<(), String> {
             "tierlm eval --calibrate --quality-floor {} on {} ({} requests): local share {:.1}%, quality vs cloud {:.1}%, cost vs cloud {:.1}%",
             args.quality_floor,
             args.workload.display(),
-            c.summary.requests,
-            c.summary.local_share * 100.0,
-            c.summary.quality_vs_cloud * 100.0,
-            c.summary.cost_vs_cloud * 100.0
+            c.summary.overall.requests,
+            c.summary.overall.local_share * 100.0,
+            c.summary.overall.quality_vs_cloud * 100.0,
+            c.summary.overall.cost_vs_cloud * 100.0
         );
         let snippet = tierlm_eval::thresholds_toml(c, &note);
         match &args.snippet {
