@@ -16,6 +16,7 @@ use tierlm_api::chat::{ChatCompletion, ChatCompletionChunk, ChatCompletionReques
 use tierlm_api::{ApiError, Usage};
 use tokio::time::Instant;
 
+use crate::egress::{sha256_hex, Egress, EgressNotes};
 use crate::reliability::{CircuitBreaker, RetryPolicy};
 use crate::sse::SseParser;
 use crate::wire::{self, WireRequest};
@@ -278,13 +279,28 @@ impl Provider {
         &self,
         wire: &WireRequest,
         deadline: Instant,
+        notes: &EgressNotes,
+        upstream: &str,
     ) -> Result<reqwest::Response, ProviderError> {
         let url = format!(
             "{}{}",
             self.settings.base_url.trim_end_matches('/'),
             wire.path
         );
-        let mut rb = self.http.post(&url).query(&wire.query).json(&wire.body);
+        let body = serde_json::to_vec(&wire.body)
+            .map_err(|e| ProviderError::Broken(format!("cannot encode the request: {e}")))?;
+        notes.push(Egress {
+            provider: self.settings.name.clone(),
+            model: upstream.to_string(),
+            body_sha256: sha256_hex(&body),
+            body_bytes: body.len() as u64,
+        });
+        let mut rb = self
+            .http
+            .post(&url)
+            .query(&wire.query)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
         if let Some(key) = &self.settings.api_key {
             rb = match self.settings.kind {
                 ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => {
@@ -336,6 +352,7 @@ impl Provider {
         req: &ChatCompletionRequest,
         upstream: &str,
         model: &str,
+        notes: &EgressNotes,
     ) -> Result<ChatCompletion, ProviderError> {
         let wire = self
             .build(req, upstream, false)
@@ -344,7 +361,7 @@ impl Provider {
                 message: e.message,
             })?;
         let deadline = Instant::now() + self.settings.total_timeout;
-        let resp = self.send(&wire, deadline).await?;
+        let resp = self.send(&wire, deadline, notes, upstream).await?;
         let bytes = match tokio::time::timeout_at(deadline, resp.bytes()).await {
             Err(_) => {
                 return Err(ProviderError::Timeout(
@@ -374,6 +391,7 @@ impl Provider {
         model: &str,
         id: String,
         created: u64,
+        notes: &EgressNotes,
     ) -> Result<ChunkStream, ProviderError> {
         let wire = self
             .build(req, upstream, true)
@@ -384,7 +402,9 @@ impl Provider {
         let start = Instant::now();
         let first_deadline = start + self.settings.first_token_timeout;
         let total_deadline = start + self.settings.total_timeout;
-        let resp = self.send(&wire, first_deadline.min(total_deadline)).await?;
+        let resp = self
+            .send(&wire, first_deadline.min(total_deadline), notes, upstream)
+            .await?;
         let mut state = StreamState {
             body: resp.bytes_stream().boxed(),
             parser: SseParser::new(),

@@ -14,6 +14,7 @@ use tierlm_api::chat::{ChatCompletion, ChatCompletionRequest};
 use tierlm_api::{ApiError, ErrorCode};
 
 use crate::client::{ChunkStream, Provider, ProviderError};
+use crate::egress::EgressNotes;
 use crate::reliability::jitter;
 
 #[derive(Clone)]
@@ -114,14 +115,16 @@ impl CloudModel {
     }
 
     /// A whole answer.
+    /// `notes` receives every upstream attempt (for the egress audit).
     pub async fn chat(
         &self,
         req: &ChatCompletionRequest,
+        notes: &EgressNotes,
     ) -> Result<(ChatCompletion, Served), ApiError> {
         let name = self.name.clone();
         self.run(|t| {
             let name = name.clone();
-            async move { t.provider.chat_once(req, &t.model, &name).await }
+            async move { t.provider.chat_once(req, &t.model, &name, notes).await }
         })
         .await
     }
@@ -132,13 +135,14 @@ impl CloudModel {
         req: &ChatCompletionRequest,
         id: &str,
         created: u64,
+        notes: &EgressNotes,
     ) -> Result<(ChunkStream, Served), ApiError> {
         let name = self.name.clone();
         self.run(|t| {
             let (name, id) = (name.clone(), id.to_string());
             async move {
                 t.provider
-                    .stream_once(req, &t.model, &name, id, created)
+                    .stream_once(req, &t.model, &name, id, created, notes)
                     .await
             }
         })

@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod cloud;
+pub mod egress;
 pub mod pricing;
 pub mod reliability;
 pub mod sse;
@@ -14,3 +15,4 @@ pub use client::{
     ChunkStream, Provider, ProviderError, ProviderKind, ProviderSettings, Secret, StreamItem,
 };
 pub use cloud::{CloudModel, Served, Target};
+pub use egress::{Egress, EgressNotes};
