@@ -1,0 +1,680 @@
+//! The egress audit: every request the gateway sends to a cloud provider is recorded
+//! as one line of a JSON-lines file, and the lines form a SHA-256 hash chain, so that
+//! an edited, deleted, inserted or reordered entry is found by [`verify`].
+//!
+//! # File format
+//!
+//! One [`AuditEntry`] per line, as a JSON object terminated by `\n`:
+//! `seq` (1 for the first entry, then +1 per line), `time` (RFC 3339 UTC with
+//! milliseconds, never earlier than the previous entry's), the [`AuditRecord`] fields
+//! flattened in, `prev_hash` (the previous entry's `hash`; 64 `0`s for the first) and
+//! `hash`.
+//!
+//! # The hash
+//!
+//! `hash` is the lower-case hex SHA-256 of the *canonical JSON* of the entry's object
+//! with the `hash` member removed (every other member, including any a tamperer
+//! added, is covered). Canonical JSON is: no whitespace; object members sorted by key
+//! (byte order of the UTF-8 key), recursively; strings escaped as `serde_json` does
+//! (only `"`, `\` and control characters escaped, everything else as UTF-8); integers
+//! in plain decimal; `null` for an absent tenant. The order in which the line stores
+//! its members does not matter. For example the first entry's hash is
+//! `sha256({"body_bytes":12,"body_sha256":"…","model":"…","prev_hash":"000…0",
+//! "provider":"…","redacted":{"EMAIL":1},"request_id":"…","route":"cloud","seq":1,
+//! "tenant":null,"time":"2024-05-01T12:00:00.000Z"})`.
+//!
+//! # Durability
+//!
+//! [`AuditLog`] opens the file with `O_APPEND`; each [`AuditLog::append`] writes one
+//! whole line and calls `sync_data` before returning, under a mutex, so an entry that
+//! was acknowledged is on disk. A failed append is cut back off the file. On open the
+//! last line is read to continue `seq` and `prev_hash` (its own hash is checked); a
+//! torn last line left by a crash (no terminating newline: it was never acknowledged)
+//! is truncated away and reported by [`AuditLog::torn_tail`]. One process writes a
+//! file at a time; an append that finds the file changed under it refuses to go on.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// `prev_hash` of the first entry.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// What the caller records about one request sent to a cloud provider.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub request_id: String,
+    pub tenant: Option<String>,
+    pub provider: String,
+    pub model: String,
+    /// Hex SHA-256 of the exact bytes sent.
+    pub body_sha256: String,
+    pub body_bytes: u64,
+    /// Entity type name (`EntityKind::name`) → how many values were replaced by
+    /// placeholders.
+    pub redacted: BTreeMap<String, u32>,
+    /// Why it went to the cloud, e.g. `cloud`, `escalated`.
+    pub route: String,
+}
+
+/// One line of the audit file: a record with its place on the chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub seq: u64,
+    /// RFC 3339 UTC with milliseconds, e.g. `2024-05-01T12:00:00.000Z`.
+    pub time: String,
+    #[serde(flatten)]
+    pub record: AuditRecord,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// Why the audit log could not be opened, appended to, verified or exported.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{}: the last entry cannot be continued from: {reason}", path.display())]
+    Tail { path: PathBuf, reason: String },
+    #[error("{}: audit log unusable: {reason}", path.display())]
+    Unusable { path: PathBuf, reason: String },
+    #[error("refusing to export: audit chain broken at {0}")]
+    Broken(BrokenLink),
+    #[error("bad time `{0}`: expected RFC 3339 (2024-05-01T12:00:00Z) or YYYY-MM-DD")]
+    BadTime(String),
+    #[error("empty range: from `{from}` is not before to `{to}`")]
+    EmptyRange { from: String, to: String },
+    #[error("cannot serialise the audit entry: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("writing the export: {0}")]
+    Output(io::Error),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> AuditError + '_ {
+    move |source| AuditError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A torn last line that [`AuditLog::open`] cut off the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TornTail {
+    /// Where the file now ends (the torn bytes started here).
+    pub offset: u64,
+    /// How many bytes were removed.
+    pub bytes: u64,
+}
+
+impl fmt::Display for TornTail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "removed a torn last line ({} bytes at offset {}) left by an interrupted append",
+            self.bytes, self.offset
+        )
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    file: File,
+    /// File length after the last acknowledged line.
+    len: u64,
+    next_seq: u64,
+    prev_hash: String,
+    last_ms: i64,
+    /// Set when a failed append could not be rolled back.
+    unusable: Option<String>,
+}
+
+/// An open audit file that entries are appended to (see the module documentation).
+#[derive(Debug)]
+pub struct AuditLog {
+    path: PathBuf,
+    torn_tail: Option<TornTail>,
+    state: Mutex<State>,
+}
+
+impl AuditLog {
+    /// Open (creating it and its parent folders if need be) the audit file at `path`,
+    /// continuing the chain from its last entry. A torn last line is truncated away
+    /// (see [`AuditLog::torn_tail`]); a last complete line that is not a valid entry
+    /// is an error ([`verify`] tells where the chain breaks).
+    pub fn open(path: &Path) -> Result<Self, AuditError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(io_err(path))?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(io_err(path))?;
+        let len = file.metadata().map_err(io_err(path))?.len();
+        let end = rfind_newline(&mut file, len)
+            .map_err(io_err(path))?
+            .map_or(0, |p| p + 1);
+        let torn_tail = if end < len {
+            file.set_len(end)
+                .and_then(|()| file.sync_data())
+                .map_err(io_err(path))?;
+            Some(TornTail {
+                offset: end,
+                bytes: len - end,
+            })
+        } else {
+            None
+        };
+        let (next_seq, prev_hash, last_ms) = if end == 0 {
+            (1, GENESIS_HASH.to_string(), i64::MIN)
+        } else {
+            let start = rfind_newline(&mut file, end - 1)
+                .map_err(io_err(path))?
+                .map_or(0, |p| p + 1);
+            let mut line = vec![0; usize::try_from(end - start).unwrap_or(usize::MAX)];
+            file.seek(SeekFrom::Start(start))
+                .and_then(|_| file.read_exact(&mut line))
+                .map_err(io_err(path))?;
+            let (entry, ms) = parse_entry(&line).map_err(|(_, reason)| AuditError::Tail {
+                path: path.to_path_buf(),
+                reason,
+            })?;
+            (entry.seq + 1, entry.hash, ms)
+        };
+        Ok(AuditLog {
+            path: path.to_path_buf(),
+            torn_tail,
+            state: Mutex::new(State {
+                file,
+                len: end,
+                next_seq,
+                prev_hash,
+                last_ms,
+                unusable: None,
+            }),
+        })
+    }
+
+    /// The audit file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The torn last line [`AuditLog::open`] removed, if any (worth a warning).
+    pub fn torn_tail(&self) -> Option<&TornTail> {
+        self.torn_tail.as_ref()
+    }
+
+    /// Append `record` as the next entry, durably (written and `sync_data`'d) before
+    /// returning it.
+    pub fn append(&self, record: AuditRecord) -> Result<AuditEntry, AuditError> {
+        self.append_at(record, now_ms())
+    }
+
+    fn append_at(&self, record: AuditRecord, now_ms: i64) -> Result<AuditEntry, AuditError> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let unusable = |reason: String| AuditError::Unusable {
+            path: self.path.clone(),
+            reason,
+        };
+        if let Some(reason) = &state.unusable {
+            return Err(unusable(reason.clone()));
+        }
+        let found = state.file.metadata().map_err(io_err(&self.path))?.len();
+        if found != state.len {
+            return Err(unusable(format!(
+                "the file changed under this writer (expected {} bytes, found {found})",
+                state.len
+            )));
+        }
+        let ms = now_ms.max(state.last_ms);
+        let mut entry = AuditEntry {
+            seq: state.next_seq,
+            time: format_rfc3339_ms(ms),
+            record,
+            prev_hash: state.prev_hash.clone(),
+            hash: String::new(),
+        };
+        entry.hash = entry_hash(&entry)?;
+        let mut line = serde_json::to_vec(&entry)?;
+        line.push(b'\n');
+        let written = state
+            .file
+            .write_all(&line)
+            .and_then(|()| state.file.sync_data());
+        if let Err(e) = written {
+            let len = state.len;
+            if let Err(e2) = state
+                .file
+                .set_len(len)
+                .and_then(|()| state.file.sync_data())
+            {
+                state.unusable = Some(format!(
+                    "an append failed ({e}) and could not be cut off again ({e2})"
+                ));
+            }
+            return Err(io_err(&self.path)(e));
+        }
+        state.len += line.len() as u64;
+        state.next_seq += 1;
+        state.prev_hash.clone_from(&entry.hash);
+        state.last_ms = ms;
+        Ok(entry)
+    }
+}
+
+/// Offset of the last `\n` before `before`, reading backwards in chunks.
+fn rfind_newline(file: &mut File, before: u64) -> io::Result<Option<u64>> {
+    let mut buf = [0u8; 8192];
+    let mut end = before;
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let chunk = &mut buf[..(end - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(chunk)?;
+        if let Some(i) = chunk.iter().rposition(|&b| b == b'\n') {
+            return Ok(Some(start + i as u64));
+        }
+        end = start;
+    }
+    Ok(None)
+}
+
+/// The entry's `hash`: SHA-256 of the canonical JSON of every other member.
+pub fn entry_hash(entry: &AuditEntry) -> Result<String, AuditError> {
+    let mut value = serde_json::to_value(entry)?;
+    if let Value::Object(members) = &mut value {
+        members.remove("hash");
+    }
+    Ok(sha256_hex(canonical_json(&value).as_bytes()))
+}
+
+/// The canonical JSON of `value` (see the module documentation).
+pub fn canonical_json(value: &Value) -> String {
+    fn write(value: &Value, out: &mut String) {
+        match value {
+            Value::Object(members) => {
+                let sorted: BTreeMap<&String, &Value> = members.iter().collect();
+                out.push('{');
+                for (i, (key, v)) in sorted.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::String(key.clone()).to_string());
+                    out.push(':');
+                    write(v, out);
+                }
+                out.push('}');
+            }
+            Value::Array(items) => {
+                out.push('[');
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(v, out);
+                }
+                out.push(']');
+            }
+            scalar => out.push_str(&scalar.to_string()),
+        }
+    }
+    let mut out = String::new();
+    write(value, &mut out);
+    out
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Parse one line (with or without its `\n`) as an entry whose own hash is right;
+/// returns the entry and its time in unix milliseconds, or (seq if known, reason).
+fn parse_entry(raw: &[u8]) -> Result<(AuditEntry, i64), (Option<u64>, String)> {
+    let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
+    let mut value: Value =
+        serde_json::from_slice(raw).map_err(|e| (None, format!("not valid JSON: {e}")))?;
+    let seq = value.get("seq").and_then(Value::as_u64);
+    let entry =
+        AuditEntry::deserialize(&value).map_err(|e| (seq, format!("not an audit entry: {e}")))?;
+    if let Value::Object(members) = &mut value {
+        members.remove("hash");
+    }
+    let computed = sha256_hex(canonical_json(&value).as_bytes());
+    if computed != entry.hash {
+        return Err((
+            seq,
+            format!(
+                "hash mismatch: the entry was altered (stored {}, computed {computed})",
+                entry.hash
+            ),
+        ));
+    }
+    let ms = parse_rfc3339(&entry.time)
+        .ok_or_else(|| (seq, format!("time `{}` is not RFC 3339", entry.time)))?;
+    Ok((entry, ms))
+}
+
+/// Where [`verify`] found the chain broken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokenLink {
+    /// 1-based line number in the file.
+    pub line: u64,
+    /// The entry's `seq`, when the line had one.
+    pub seq: Option<u64>,
+    pub reason: String,
+}
+
+impl fmt::Display for BrokenLink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.seq {
+            Some(seq) => write!(f, "line {} (seq {seq}): {}", self.line, self.reason),
+            None => write!(f, "line {}: {}", self.line, self.reason),
+        }
+    }
+}
+
+/// What [`verify`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Entries that verified, from the first line on (all of them when the chain is
+    /// whole).
+    pub entries: u64,
+    /// The first line where the chain breaks, if it does.
+    pub first_broken: Option<BrokenLink>,
+}
+
+impl VerifyReport {
+    pub fn is_ok(&self) -> bool {
+        self.first_broken.is_none()
+    }
+}
+
+/// Walks a file line by line, checking each entry against the previous one.
+struct Chain {
+    line: u64,
+    prev_hash: String,
+}
+
+impl Chain {
+    fn new() -> Self {
+        Chain {
+            line: 0,
+            prev_hash: GENESIS_HASH.to_string(),
+        }
+    }
+
+    fn check(&mut self, raw: &[u8]) -> Result<(AuditEntry, i64), BrokenLink> {
+        self.line += 1;
+        let broken = |seq, reason| BrokenLink {
+            line: self.line,
+            seq,
+            reason,
+        };
+        if !raw.ends_with(b"\n") {
+            return Err(broken(
+                None,
+                format!(
+                    "truncated last line ({} bytes, no newline): an interrupted append",
+                    raw.len()
+                ),
+            ));
+        }
+        let (entry, ms) = parse_entry(raw).map_err(|(seq, reason)| broken(seq, reason))?;
+        if entry.seq != self.line {
+            return Err(broken(
+                Some(entry.seq),
+                format!(
+                    "expected seq {}: an entry is missing, inserted or out of order",
+                    self.line
+                ),
+            ));
+        }
+        if entry.prev_hash != self.prev_hash {
+            return Err(broken(
+                Some(entry.seq),
+                if self.line == 1 {
+                    "prev_hash of the first entry is not the genesis hash".to_string()
+                } else {
+                    format!(
+                        "prev_hash does not match the hash of line {}",
+                        self.line - 1
+                    )
+                },
+            ));
+        }
+        self.prev_hash.clone_from(&entry.hash);
+        Ok((entry, ms))
+    }
+}
+
+/// Call `each` with every line of `path` (including its `\n`, when it has one) until
+/// it returns `Ok(false)`.
+fn for_each_line(
+    path: &Path,
+    mut each: impl FnMut(&[u8]) -> Result<bool, AuditError>,
+) -> Result<(), AuditError> {
+    let mut reader = BufReader::new(File::open(path).map_err(io_err(path))?);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).map_err(io_err(path))? == 0 {
+            return Ok(());
+        }
+        if !each(&line)? {
+            return Ok(());
+        }
+    }
+}
+
+/// Check the whole file: every line is JSON and an entry, `seq` counts up from 1,
+/// every `prev_hash` is the previous line's `hash` and every `hash` is right.
+pub fn verify(path: &Path) -> Result<VerifyReport, AuditError> {
+    let mut chain = Chain::new();
+    let mut first_broken = None;
+    for_each_line(path, |raw| match chain.check(raw) {
+        Ok(_) => Ok(true),
+        Err(link) => {
+            first_broken = Some(link);
+            Ok(false)
+        }
+    })?;
+    let entries = if first_broken.is_some() {
+        chain.line - 1
+    } else {
+        chain.line
+    };
+    Ok(VerifyReport {
+        entries,
+        first_broken,
+    })
+}
+
+/// Write the entries with `from <= time < to` (either bound optional; RFC 3339 or
+/// `YYYY-MM-DD`, meaning midnight UTC) to `out` as JSON lines, byte for byte as stored,
+/// and return how many. The whole file is verified first: a broken chain is refused
+/// with [`AuditError::Broken`] naming the line, and nothing is written. Entries
+/// appended while exporting are left out.
+pub fn export(
+    path: &Path,
+    from: Option<&str>,
+    to: Option<&str>,
+    out: &mut dyn Write,
+) -> Result<u64, AuditError> {
+    let from_ms = from.map(parse_bound).transpose()?;
+    let to_ms = to.map(parse_bound).transpose()?;
+    if let (Some(f), Some(t), Some(from), Some(to)) = (from_ms, to_ms, from, to) {
+        if f >= t {
+            return Err(AuditError::EmptyRange {
+                from: from.to_string(),
+                to: to.to_string(),
+            });
+        }
+    }
+    let report = verify(path)?;
+    if let Some(link) = report.first_broken {
+        return Err(AuditError::Broken(link));
+    }
+    let mut chain = Chain::new();
+    let mut written = 0;
+    for_each_line(path, |raw| {
+        if chain.line == report.entries {
+            return Ok(false);
+        }
+        // Checked again: the file may have been changed since it was verified.
+        let (_, ms) = chain.check(raw).map_err(AuditError::Broken)?;
+        if from_ms.is_none_or(|f| ms >= f) && to_ms.is_none_or(|t| ms < t) {
+            out.write_all(raw).map_err(AuditError::Output)?;
+            written += 1;
+        }
+        Ok(true)
+    })?;
+    out.flush().map_err(AuditError::Output)?;
+    Ok(written)
+}
+
+// ---- time ----
+
+const MS_PER_DAY: i64 = 86_400_000;
+
+fn now_ms() -> i64 {
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
+    }
+}
+
+/// (year, month, day) of a count of days since 1970-01-01 (proleptic Gregorian).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+/// Days since 1970-01-01 of a (year, month, day).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = if month > 2 { month - 3 } else { month + 9 };
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Unix milliseconds as RFC 3339 UTC with milliseconds: `2024-05-01T12:00:00.000Z`
+/// (years 0000 to 9999 parse back with [`parse_rfc3339`]).
+pub fn format_rfc3339_ms(unix_ms: i64) -> String {
+    let (y, mo, d) = civil_from_days(unix_ms.div_euclid(MS_PER_DAY));
+    let ms = unix_ms.rem_euclid(MS_PER_DAY);
+    format!(
+        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
+}
+
+/// Decimal digits `b[range]` as a number.
+fn digits(b: &[u8], range: std::ops::Range<usize>) -> Option<i64> {
+    let d = b.get(range)?;
+    d.iter().try_fold(0i64, |n, c| {
+        c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0'))
+    })
+}
+
+/// `YYYY-MM-DD` as days since 1970-01-01.
+fn parse_date(b: &[u8]) -> Option<i64> {
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let (y, m, d) = (digits(b, 0..4)?, digits(b, 5..7)?, digits(b, 8..10)?);
+    ((1..=12).contains(&m) && d >= 1 && d <= days_in_month(y, m)).then(|| days_from_civil(y, m, d))
+}
+
+/// An RFC 3339 date-time (`2024-05-01T12:00:00Z`, optional fraction, `Z` or a
+/// `±HH:MM` offset) as unix milliseconds; fractions beyond milliseconds are dropped.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let days = parse_date(b.get(..10)?)?;
+    if !matches!(b.get(10), Some(b'T' | b't' | b' ')) || b.get(13) != Some(&b':') {
+        return None;
+    }
+    let (h, mi) = (digits(b, 11..13)?, digits(b, 14..16)?);
+    if b.get(16) != Some(&b':') {
+        return None;
+    }
+    let sec = digits(b, 17..19)?;
+    if h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let mut i = 19;
+    let mut frac = 0;
+    if b.get(i) == Some(&b'.') {
+        let start = i + 1;
+        i = start;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        let ms_digits = &b[start..i.min(start + 3)];
+        frac = digits(ms_digits, 0..ms_digits.len())? * 10_i64.pow(3 - ms_digits.len() as u32);
+    }
+    let offset_min = match b.get(i) {
+        Some(b'Z' | b'z') if b.len() == i + 1 => 0,
+        Some(sign @ (b'+' | b'-')) if b.len() == i + 6 && b[i + 3] == b':' => {
+            let (oh, om) = (digits(b, i + 1..i + 3)?, digits(b, i + 4..i + 6)?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            if *sign == b'-' {
+                -(oh * 60 + om)
+            } else {
+                oh * 60 + om
+            }
+        }
+        _ => return None,
+    };
+    Some(days * MS_PER_DAY + ((h * 60 + mi - offset_min) * 60 + sec) * 1000 + frac)
+}
+
+/// An export bound: RFC 3339, or `YYYY-MM-DD` for midnight UTC that day.
+pub fn parse_bound(s: &str) -> Result<i64, AuditError> {
+    parse_date(s.as_bytes())
+        .map(|days| days * MS_PER_DAY)
+        .or_else(|| parse_rfc3339(s))
+        .ok_or_else(|| AuditError::BadTime(s.to_string()))
+}
+
+#[cfg(test)]
+#[path = "audit_tests.rs"]
+mod tests;

@@ -1,0 +1,296 @@
+//! Data policies: what happens to a request that contains sensitive values, per entity
+//! type, overridable per tenant, key and requested model.
+//!
+//! - `allow`: nothing happens;
+//! - `redact`: values of that type are replaced by placeholders before anything goes
+//!   to a cloud provider, and restored in the answer;
+//! - `local_only`: the request is answered by the local model, whatever the router or
+//!   the requested model wanted;
+//! - `block`: the request is refused (403) with a message naming the entity types,
+//!   never the values.
+//!
+//! A request gets the strictest action of the values found in it
+//! (`block` > `local_only` > `redact` > `allow`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::detect::{Detector, DetectorConfig};
+use crate::entity::{Entity, EntityKind};
+
+/// What to do with a type of value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Allow,
+    Redact,
+    LocalOnly,
+    Block,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Allow => "allow",
+            Action::Redact => "redact",
+            Action::LocalOnly => "local_only",
+            Action::Block => "block",
+        }
+    }
+}
+
+/// An override for some callers or models; every set selector must match.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyOverride {
+    pub tenant: Option<String>,
+    pub key: Option<String>,
+    /// The model the client asked for (`auto`, a cloud model name, ...).
+    pub model: Option<String>,
+    pub default_action: Option<Action>,
+    #[serde(default)]
+    pub actions: BTreeMap<String, Action>,
+}
+
+fn default_action() -> Action {
+    Action::Redact
+}
+
+fn default_audit_path() -> PathBuf {
+    PathBuf::from("data/audit.jsonl")
+}
+
+/// The `[guard]` section.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardConfig {
+    #[serde(default)]
+    pub detectors: DetectorConfig,
+    /// For entity types not named in `actions`.
+    #[serde(default = "default_action")]
+    pub default_action: Action,
+    /// Entity type name (`CREDIT_CARD`, a custom rule's name) → action.
+    #[serde(default)]
+    pub actions: BTreeMap<String, Action>,
+    /// First match wins.
+    #[serde(default)]
+    pub policies: Vec<PolicyOverride>,
+    /// The egress audit chain (JSON lines, append-only).
+    #[serde(default = "default_audit_path")]
+    pub audit_path: PathBuf,
+}
+
+impl Default for GuardConfig {
+    fn default() -> Self {
+        Self {
+            detectors: DetectorConfig::default(),
+            default_action: default_action(),
+            actions: BTreeMap::new(),
+            policies: Vec::new(),
+            audit_path: default_audit_path(),
+        }
+    }
+}
+
+/// Who is asking, for policy selection.
+#[derive(Debug, Clone, Default)]
+pub struct Caller<'a> {
+    pub tenant: Option<&'a str>,
+    pub key: Option<&'a str>,
+    pub model: &'a str,
+}
+
+/// What the guard found in a request and decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inspection {
+    /// The strictest action of the values found (`allow` when none).
+    pub action: Action,
+    /// Per input text: the values to replace by placeholders (those whose type's
+    /// action is `redact`).
+    pub to_redact: Vec<Vec<Entity>>,
+    /// Entity types that decided the action (for `block` and `local_only` messages).
+    pub deciding_types: BTreeSet<String>,
+    /// Every type found, with counts.
+    pub found: BTreeMap<String, u32>,
+}
+
+pub struct Guard {
+    detector: Detector,
+    config: GuardConfig,
+}
+
+fn matches(want: &Option<String>, have: Option<&str>) -> bool {
+    want.as_deref().is_none_or(|w| have == Some(w))
+}
+
+impl Guard {
+    pub fn new(config: GuardConfig) -> Result<Self, String> {
+        let detector = Detector::new(&config.detectors)?;
+        let mut known: BTreeSet<String> = EntityKind::BUILT_IN
+            .iter()
+            .map(|k| k.name().to_string())
+            .collect();
+        known.extend(
+            config
+                .detectors
+                .custom
+                .iter()
+                .map(|c| c.name.to_uppercase()),
+        );
+        let all_action_keys = config
+            .actions
+            .keys()
+            .chain(config.policies.iter().flat_map(|p| p.actions.keys()));
+        for k in all_action_keys {
+            if !known.contains(k) {
+                return Err(format!(
+                    "guard actions: unknown entity type `{k}`; known: {}",
+                    known.iter().cloned().collect::<Vec<_>>().join(", ")
+                ));
+            }
+        }
+        Ok(Self { detector, config })
+    }
+
+    pub fn config(&self) -> &GuardConfig {
+        &self.config
+    }
+
+    pub fn detector(&self) -> &Detector {
+        &self.detector
+    }
+
+    /// The action for one entity type, for this caller.
+    pub fn action_for(&self, kind: &str, caller: &Caller) -> Action {
+        let over = self.config.policies.iter().find(|p| {
+            matches(&p.tenant, caller.tenant)
+                && matches(&p.key, caller.key)
+                && matches(&p.model, Some(caller.model))
+        });
+        if let Some(p) = over {
+            if let Some(a) = p.actions.get(kind) {
+                return *a;
+            }
+            if let Some(a) = p.default_action {
+                return a;
+            }
+        }
+        self.config
+            .actions
+            .get(kind)
+            .copied()
+            .unwrap_or(self.config.default_action)
+    }
+
+    /// Scan every text of a request and decide.
+    pub fn inspect(&self, texts: &[&str], caller: &Caller) -> Inspection {
+        let mut out = Inspection {
+            action: Action::Allow,
+            to_redact: Vec::with_capacity(texts.len()),
+            deciding_types: BTreeSet::new(),
+            found: BTreeMap::new(),
+        };
+        let mut per_type: Vec<(String, Action)> = Vec::new();
+        for text in texts {
+            let mut redact = Vec::new();
+            for e in self.detector.scan(text) {
+                let kind = e.kind.name().to_string();
+                let action = self.action_for(&kind, caller);
+                *out.found.entry(kind.clone()).or_insert(0) += 1;
+                per_type.push((kind, action));
+                if action == Action::Redact {
+                    redact.push(e);
+                }
+            }
+            out.to_redact.push(redact);
+        }
+        out.action = per_type
+            .iter()
+            .map(|(_, a)| *a)
+            .max()
+            .unwrap_or(Action::Allow);
+        out.deciding_types = per_type
+            .into_iter()
+            .filter(|(_, a)| *a == out.action && out.action != Action::Allow)
+            .map(|(k, _)| k)
+            .collect();
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guard(toml_text: &str) -> Guard {
+        let cfg: GuardConfig = toml::from_str(toml_text).unwrap();
+        Guard::new(cfg).unwrap()
+    }
+
+    #[test]
+    fn the_strictest_action_wins_and_names_its_types() {
+        let g = guard("[actions]\nEMAIL = \"redact\"\nCREDIT_CARD = \"block\"\n");
+        let i = g.inspect(
+            &["mail ann@example.com", "card 4111 1111 1111 1111"],
+            &Caller::default(),
+        );
+        assert_eq!(i.action, Action::Block);
+        assert_eq!(
+            i.deciding_types.iter().cloned().collect::<Vec<_>>(),
+            ["CREDIT_CARD"]
+        );
+        assert_eq!(i.to_redact[0].len(), 1);
+        assert!(i.to_redact[1].is_empty());
+    }
+
+    #[test]
+    fn overrides_by_tenant_and_model() {
+        let g = guard(
+            "default_action = \"redact\"\n[[policies]]\ntenant = \"health\"\ndefault_action = \"local_only\"\n[[policies]]\nmodel = \"trusted\"\nactions = { EMAIL = \"allow\" }\n",
+        );
+        let text = ["write to ann@example.com"];
+        let normal = g.inspect(
+            &text,
+            &Caller {
+                model: "auto",
+                ..Default::default()
+            },
+        );
+        assert_eq!(normal.action, Action::Redact);
+        let health = g.inspect(
+            &text,
+            &Caller {
+                tenant: Some("health"),
+                model: "auto",
+                key: None,
+            },
+        );
+        assert_eq!(health.action, Action::LocalOnly);
+        let trusted = g.inspect(
+            &text,
+            &Caller {
+                model: "trusted",
+                ..Default::default()
+            },
+        );
+        assert_eq!(trusted.action, Action::Allow);
+        assert!(trusted.to_redact[0].is_empty());
+    }
+
+    #[test]
+    fn unknown_entity_types_are_configuration_errors() {
+        let cfg: GuardConfig = toml::from_str("[actions]\nCREDITCARD = \"block\"\n").unwrap();
+        let e = Guard::new(cfg).err().unwrap();
+        assert!(e.contains("CREDITCARD"), "{e}");
+    }
+
+    #[test]
+    fn clean_text_is_allowed() {
+        let g = guard("");
+        let i = g.inspect(&["the weather is nice"], &Caller::default());
+        assert_eq!(i.action, Action::Allow);
+        assert!(i.found.is_empty());
+    }
+}
