@@ -59,8 +59,11 @@ class Proc:
                 self.url = m.group(1).rstrip("/")
 
     def stderr_text(self) -> str:
+        return self.stderr_text_full()[-4000:]
+
+    def stderr_text_full(self) -> str:
         with open(self.stderr.name, errors="replace") as f:
-            return f.read()[-4000:]
+            return f.read()
 
     def stop(self):
         if self.proc.poll() is None:

@@ -34,7 +34,7 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Echo a well-formed client `x-request-id`, or mint one; it goes on every response.
-async fn request_id(req: Request, next: Next) -> Response {
+async fn request_id(mut req: Request, next: Next) -> Response {
     let id = req
         .headers()
         .get(&REQUEST_ID)
@@ -52,6 +52,10 @@ async fn request_id(req: Request, next: Next) -> Response {
         path = %req.uri().path(),
         request_id = id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or_default()
     );
+    if let Some(id) = &id {
+        // Handlers read it too (the egress audit names the request).
+        req.headers_mut().insert(REQUEST_ID, id.clone());
+    }
     let started = std::time::Instant::now();
     let mut resp = next.run(req).instrument(span.clone()).await;
     span.in_scope(|| {

@@ -48,6 +48,9 @@ pub struct UninitializedConfig {
     /// Routed models (`auto`): see `tierlm_router::RouterConfig`.
     #[serde(default)]
     pub router: Option<tierlm_router::RouterConfig>,
+    /// Sensitive-data detection and policies: see `tierlm_guard::policy::GuardConfig`.
+    #[serde(default)]
+    pub guard: Option<tierlm_guard::policy::GuardConfig>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -127,6 +130,7 @@ pub struct Config {
     pub embeddings: Option<EmbeddingConfig>,
     pub cloud: crate::cloud_config::CloudConfig,
     pub router: Option<tierlm_router::RouterConfig>,
+    pub guard: Option<tierlm_guard::policy::GuardConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -322,6 +326,7 @@ impl UninitializedConfig {
         }
         Ok(Config {
             router: self.router,
+            guard: self.guard,
             cloud,
             host,
             port: o.port.or(self.server.port).unwrap_or(DEFAULT_PORT),

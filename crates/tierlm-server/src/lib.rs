@@ -10,6 +10,7 @@ pub mod cloud_config;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod guard;
 pub mod handlers;
 pub mod metrics;
 pub mod sse;
@@ -52,6 +53,24 @@ pub fn load_models(state: &AppState) -> Result<Registry, String> {
             "router ready"
         );
         registry.router = Some(std::sync::Arc::new(router));
+    }
+    if let Some(g) = &cfg.guard {
+        let guard = tierlm_guard::policy::Guard::new(g.clone())?;
+        registry.guard = Some(std::sync::Arc::new(guard));
+    }
+    if !cfg.cloud.models.is_empty() {
+        let path = cfg
+            .guard
+            .as_ref()
+            .map(|g| g.audit_path.clone())
+            .unwrap_or_else(|| tierlm_guard::policy::GuardConfig::default().audit_path);
+        let log = tierlm_guard::audit::AuditLog::open(&path)
+            .map_err(|e| format!("egress audit {}: {e}", path.display()))?;
+        if let Some(t) = log.torn_tail() {
+            tracing::warn!(path = %path.display(), "egress audit: {t}");
+        }
+        tracing::info!(path = %path.display(), "egress audit open");
+        registry.audit = Some(std::sync::Arc::new(log));
     }
     Ok(registry)
 }

@@ -21,6 +21,8 @@ pub struct ServerMetrics {
     pub duration: Family<Histogram>,
     pub routes: Family<Counter>,
     pub route_decision: Family<Histogram>,
+    pub guard_entities: Family<Counter>,
+    pub guard_actions: Family<Counter>,
 }
 
 /// Inter-token latency buckets: finer than request latency.
@@ -44,6 +46,8 @@ impl Default for ServerMetrics {
             duration: Family::new(|| Histogram::new(LATENCY_BUCKETS)),
             routes: Family::new(Counter::default),
             route_decision: Family::new(|| Histogram::new(DECISION_BUCKETS)),
+            guard_entities: Family::new(Counter::default),
+            guard_actions: Family::new(Counter::default),
         }
     }
 }
@@ -75,6 +79,18 @@ impl ServerMetrics {
             ))
             .inc();
         self.route_decision.get("").observe(took.as_secs_f64());
+    }
+
+    /// Sensitive values found, by entity type (a bounded set), and the action taken.
+    pub fn record_guard(&self, found: &std::collections::BTreeMap<String, u32>, action: &str) {
+        for (kind, n) in found {
+            self.guard_entities
+                .get(&format!("type=\"{}\"", label_value(kind)))
+                .add(u64::from(*n));
+        }
+        self.guard_actions
+            .get(&format!("action=\"{action}\""))
+            .inc();
     }
 
     pub fn record_tokens(&self, model: &str, prompt: u32, completion: u32) {
@@ -156,6 +172,16 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "tierlm_router_decision_seconds",
         "The router's own time per request, before any model runs.",
         &m.route_decision,
+    );
+    e.counter(
+        "tierlm_guard_entities_total",
+        "Sensitive values found in requests, by entity type.",
+        &m.guard_entities,
+    );
+    e.counter(
+        "tierlm_guard_requests_total",
+        "Requests scanned by the data guard, by the action taken.",
+        &m.guard_actions,
     );
     state.engine_metrics().render(&mut e);
     (

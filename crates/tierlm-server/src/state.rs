@@ -10,6 +10,8 @@ use std::sync::{Arc, RwLock};
 
 use tierlm_api::{ApiError, ErrorCode};
 use tierlm_engine::{EmbeddingModel, EngineMetrics, LocalModel};
+use tierlm_guard::audit::AuditLog;
+use tierlm_guard::policy::Guard;
 use tierlm_providers::CloudModel;
 use tierlm_router::Router;
 
@@ -25,6 +27,10 @@ pub struct Registry {
     pub cloud: BTreeMap<String, (CloudModel, Option<String>)>,
     /// Routes requests for the routed model names (`auto`).
     pub router: Option<Arc<Router>>,
+    /// Scans requests for sensitive values (`[guard]`).
+    pub guard: Option<Arc<Guard>>,
+    /// The egress audit chain (on whenever cloud models are configured).
+    pub audit: Option<Arc<AuditLog>>,
 }
 
 struct Inner {
@@ -154,6 +160,14 @@ impl AppState {
             return None;
         }
         self.registry().router.clone().filter(|r| r.routes(name))
+    }
+
+    pub fn guard(&self) -> Option<Arc<Guard>> {
+        self.registry().guard.clone()
+    }
+
+    pub fn audit(&self) -> Option<Arc<AuditLog>> {
+        self.registry().audit.clone()
     }
 
     /// The embedding model with this name.

@@ -44,7 +44,44 @@ pub enum Command {
     /// Replay a labelled workload through the router and report local share, quality
     /// and cost against all-cloud and all-local (the mock cloud is the teacher).
     Eval(EvalArgs),
+    /// Check or export the egress audit chain (every request sent to a cloud provider).
+    #[command(subcommand)]
+    Audit(AuditCommand),
 }
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify the hash chain of the audit file.
+    ///
+    /// Prints `audit chain ok: N entries` (exit 0), or the first broken line and why
+    /// (exit 1); exit 2 when the file cannot be read.
+    Verify {
+        /// The audit file (JSON lines).
+        #[arg(long, default_value = DEFAULT_AUDIT_FILE)]
+        file: PathBuf,
+    },
+    /// Export the entries in a time range as JSON lines.
+    ///
+    /// Entries are written byte for byte as stored, only from an intact chain (else exit
+    /// 1, naming the broken line); the count goes to standard error.
+    Export {
+        /// The audit file (JSON lines).
+        #[arg(long, default_value = DEFAULT_AUDIT_FILE)]
+        file: PathBuf,
+        /// First time included: RFC 3339 (2024-05-01T12:00:00Z) or YYYY-MM-DD (UTC).
+        #[arg(long, value_name = "DATE")]
+        from: Option<String>,
+        /// First time excluded: RFC 3339 or YYYY-MM-DD (UTC midnight).
+        #[arg(long, value_name = "DATE")]
+        to: Option<String>,
+        /// Write here instead of standard output (replaced only once complete).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+/// Where the gateway writes its egress audit unless configured otherwise.
+pub const DEFAULT_AUDIT_FILE: &str = "data/audit.jsonl";
 
 #[derive(Debug, Args, Clone)]
 pub struct EvalArgs {

@@ -1,5 +1,6 @@
 //! The `tierlm` binary: parses the command line and wires the crates together.
 
+mod audit;
 mod bench;
 mod cli;
 mod eval;
@@ -10,7 +11,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tierlm_server::config::{self, Overrides, UninitializedConfig};
 
-use cli::{Cli, Command, ModelsCommand, ServeArgs};
+use cli::{AuditCommand, Cli, Command, ModelsCommand, ServeArgs};
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TIERLM_LOG")
@@ -144,6 +145,13 @@ fn main() -> ExitCode {
             repetitions: repetitions.max(1),
         }),
         Command::Eval(args) => eval::eval(args),
+        Command::Audit(AuditCommand::Verify { file }) => audit::verify(&file),
+        Command::Audit(AuditCommand::Export {
+            file,
+            from,
+            to,
+            out,
+        }) => audit::export(&file, from.as_deref(), to.as_deref(), out.as_deref()),
         Command::Models(ModelsCommand::List { config, server }) => pull::list(config, server),
         Command::Models(ModelsCommand::Pull {
             source,

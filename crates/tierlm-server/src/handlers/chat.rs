@@ -11,6 +11,7 @@ use tierlm_api::chat::ChatCompletionRequest;
 use tierlm_api::{ApiError, Usage};
 use tierlm_engine::prepare::prepare_chat;
 use tierlm_engine::Event;
+use tierlm_guard::policy::Action;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::assemble::ChatAssembler;
@@ -52,11 +53,16 @@ async fn start(
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
+    let screened = crate::guard::screen(state, &req, headers)?;
     if let Some(router) = state.router_for(&req.model) {
-        return super::routed::serve(state, router, req, headers, started).await;
+        return super::routed::serve(state, router, req, headers, &screened, started).await;
     }
     if let Some((cloud, fallback)) = state.cloud_model(&req.model) {
-        return super::cloud_chat::serve(state, req, cloud, fallback, started).await;
+        if screened.action == Action::LocalOnly {
+            return super::cloud_chat::keep_local(state, req, fallback, started).await;
+        }
+        return super::cloud_chat::serve(state, req, cloud, fallback, &screened, "cloud", started)
+            .await;
     }
     start_local(state, req, started).await
 }

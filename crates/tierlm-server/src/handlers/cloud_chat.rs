@@ -7,10 +7,13 @@ use std::time::Instant;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
+use std::sync::Arc;
 use tierlm_api::chat::{ChatCompletionChunk, ChatCompletionRequest};
 use tierlm_api::{ApiError, ErrorCode};
-use tierlm_providers::{CloudModel, Served, StreamItem};
+use tierlm_guard::redact::RedactionMap;
+use tierlm_providers::{CloudModel, EgressNotes, Served, StreamItem};
 
+use crate::guard::{self, ChunkRestorer, Screened};
 use crate::handlers::stream_options;
 use crate::sse::{self, SseFrame};
 use crate::state::AppState;
@@ -34,19 +37,43 @@ fn cloud_headers(model: &str, served: &Served) -> HeaderMap {
     h
 }
 
+/// Answer with a cloud model. The request goes out redacted as the guard decided, the
+/// answer comes back with the values restored, and every upstream attempt is audited
+/// before the answer is returned. `route` names the route in the audit
+/// (`cloud`, `escalated`).
 pub async fn serve(
     state: &AppState,
     req: ChatCompletionRequest,
     cloud: CloudModel,
     fallback: Option<String>,
+    screened: &Screened,
+    route: &str,
     started: Instant,
 ) -> Result<Response, ApiError> {
     let (stream, include_usage) = stream_options(req.stream, req.stream_options.as_ref())?;
+    let (outgoing, map) = screened.for_cloud(&req);
+    let notes = EgressNotes::default();
     let result = if stream {
-        stream_cloud(state, &req, &cloud, include_usage, started).await
+        let r = stream_cloud(
+            state,
+            &outgoing,
+            &cloud,
+            include_usage,
+            map.clone(),
+            &notes,
+            started,
+        )
+        .await;
+        guard::audit(state, screened, route, map.as_deref(), notes.take()).await?;
+        r
     } else {
-        match cloud.chat(&req).await {
-            Ok((answer, served)) => {
+        let r = cloud.chat(&outgoing, &notes).await;
+        guard::audit(state, screened, route, map.as_deref(), notes.take()).await?;
+        match r {
+            Ok((mut answer, served)) => {
+                if let Some(m) = &map {
+                    guard::restore_answer(&mut answer, m);
+                }
                 let u = answer.usage;
                 state
                     .metrics()
@@ -69,18 +96,46 @@ pub async fn serve(
     match (result, fallback) {
         (Err(e), Some(local)) if e.code != ErrorCode::ProviderRejected => {
             tracing::warn!(model = %req.model, fallback = %local, error = %e.message, "cloud failed; answering locally");
-            let mut local_req = req;
-            local_req.model = local;
-            let mut resp = super::chat::start_local(state, local_req, started).await?;
-            resp.headers_mut().insert(
-                HeaderName::from_static("x-tierlm-reason"),
-                HeaderValue::from_static("cloud_failed_local_fallback"),
-            );
-            Ok(resp)
+            answer_locally(state, req, local, "cloud_failed_local_fallback", started).await
         }
         // Errors are counted by the caller, like local ones.
         (r, _) => r,
     }
+}
+
+/// The guard says the data must stay: answer with the cloud model's local fallback.
+pub async fn keep_local(
+    state: &AppState,
+    req: ChatCompletionRequest,
+    fallback: Option<String>,
+    started: Instant,
+) -> Result<Response, ApiError> {
+    let Some(local) = fallback else {
+        return Err(ApiError::new(
+            ErrorCode::PolicyRefused,
+            format!(
+                "the data policy keeps this request local, but the cloud model `{}` has no `fallback_local` model",
+                req.model
+            ),
+        ));
+    };
+    answer_locally(state, req, local, "guard_local_only", started).await
+}
+
+async fn answer_locally(
+    state: &AppState,
+    mut req: ChatCompletionRequest,
+    local: String,
+    reason: &'static str,
+    started: Instant,
+) -> Result<Response, ApiError> {
+    req.model = local;
+    let mut resp = super::chat::start_local(state, req, started).await?;
+    resp.headers_mut().insert(
+        HeaderName::from_static("x-tierlm-reason"),
+        HeaderValue::from_static(reason),
+    );
+    Ok(resp)
 }
 
 async fn stream_cloud(
@@ -88,20 +143,28 @@ async fn stream_cloud(
     req: &ChatCompletionRequest,
     cloud: &CloudModel,
     include_usage: bool,
+    map: Option<Arc<RedactionMap>>,
+    notes: &EgressNotes,
     started: Instant,
 ) -> Result<Response, ApiError> {
     let id = tierlm_api::ids::new_id("chatcmpl");
     let created = tierlm_api::ids::unix_now();
-    let (items, served) = cloud.chat_stream(req, &id, created).await?;
+    let (items, served) = cloud.chat_stream(req, &id, created, notes).await?;
     let model = req.model.clone();
     let st = state.clone();
+    let mut restorer = map.map(ChunkRestorer::new);
     let frames = items
         .scan(false, move |finished, item| {
             if *finished {
                 return futures::future::ready(None);
             }
             let frames = match item {
-                Ok(StreamItem::Chunk(c)) => vec![SseFrame::json(&c)],
+                Ok(StreamItem::Chunk(mut c)) => {
+                    if let Some(r) = restorer.as_mut() {
+                        r.restore(&mut c);
+                    }
+                    vec![SseFrame::json(&c)]
+                }
                 Ok(StreamItem::End(usage)) => {
                     *finished = true;
                     let u = usage.unwrap_or_default();

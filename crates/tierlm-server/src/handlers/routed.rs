@@ -24,9 +24,11 @@ use tierlm_api::chat::{
     Role, ToolCallDelta,
 };
 use tierlm_api::{ApiError, ErrorCode};
+use tierlm_guard::policy::Action;
 use tierlm_router::confidence::{json_confidence, label_confidence, token_confidence};
-use tierlm_router::{Decision, Hint, Profile, Route, RouteContext, Router};
+use tierlm_router::{Decision, Hint, Profile, Route, RouteContext, Router, Sensitivity};
 
+use crate::guard::Screened;
 use crate::handlers::stream_options;
 use crate::sse::{self, SseFrame};
 use crate::state::AppState;
@@ -100,9 +102,13 @@ pub async fn serve(
     router: Arc<Router>,
     req: ChatCompletionRequest,
     headers: &HeaderMap,
+    screened: &Screened,
     started: Instant,
 ) -> Result<Response, ApiError> {
-    let ctx = context(headers)?;
+    let mut ctx = context(headers)?;
+    if screened.action == Action::LocalOnly {
+        ctx.sensitivity = Sensitivity::LocalOnly;
+    }
     stream_options(req.stream, req.stream_options.as_ref())?;
     let r = Arc::clone(&router);
     let (req, decision) = tokio::task::spawn_blocking(move || {
@@ -122,11 +128,16 @@ pub async fn serve(
         )),
         Route::Cloud => {
             why.route = "cloud";
-            cloud(state, &router, req, started).await
+            cloud(state, &router, req, screened, "cloud", started).await
         }
         Route::Local => local(state, &router, req, &decision, &mut why, started).await,
         Route::Cascade { threshold } => {
-            cascade(state, &router, req, &decision, threshold, &mut why, started).await
+            let cascade_ctx = Cascade {
+                decision: &decision,
+                threshold,
+                screened,
+            };
+            cascade(state, &router, req, cascade_ctx, &mut why, started).await
         }
     };
     let route = if result.is_err() && decision.route == Route::Refuse {
@@ -156,6 +167,8 @@ async fn cloud(
     state: &AppState,
     router: &Router,
     mut req: ChatCompletionRequest,
+    screened: &Screened,
+    route: &str,
     started: Instant,
 ) -> Result<Response, ApiError> {
     let name = &router.config().cloud_model;
@@ -163,7 +176,7 @@ async fn cloud(
         ApiError::internal(format!("the router's cloud model `{name}` is not loaded"))
     })?;
     req.model = name.clone();
-    super::cloud_chat::serve(state, req, model, fallback, started).await
+    super::cloud_chat::serve(state, req, model, fallback, screened, route, started).await
 }
 
 async fn local(
@@ -189,16 +202,23 @@ async fn local(
     reply(state, &req, answer, started)
 }
 
+/// What the cascade needs besides the request.
+struct Cascade<'a> {
+    decision: &'a Decision,
+    threshold: f64,
+    screened: &'a Screened,
+}
+
 async fn cascade(
     state: &AppState,
     router: &Router,
     req: ChatCompletionRequest,
-    d: &Decision,
-    threshold: f64,
+    c: Cascade<'_>,
     why: &mut Explanation,
     started: Instant,
 ) -> Result<Response, ApiError> {
-    let profile = d.profile.as_deref();
+    let (threshold, screened) = (c.threshold, c.screened);
+    let profile = c.decision.profile.as_deref();
     let grammar = profile.and_then(|p| p.grammar.as_deref());
     let shaped = router.shape_local(&req, profile, true);
     let escalate = match super::chat::run_local(state, &shaped, grammar).await {
@@ -222,7 +242,7 @@ async fn cascade(
     };
     why.reason = escalate;
     why.route = "escalated";
-    cloud(state, router, req, started).await
+    cloud(state, router, req, screened, "escalated", started).await
 }
 
 /// The local answer's confidence, and whether it is well-formed at all.

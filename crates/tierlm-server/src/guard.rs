@@ -1,0 +1,256 @@
+//! The data guard on the request path: scan a chat request's texts before it can go
+//! anywhere, refuse it, keep it local, or prepare a redacted copy for the cloud; then
+//! restore the placeholders in the cloud's answer and write the egress audit.
+//!
+//! The local path always sees the original request (nothing leaves the process);
+//! only the copy sent to a provider is redacted.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::http::HeaderMap;
+use tierlm_api::chat::{
+    ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, MessageContent,
+};
+use tierlm_api::{ApiError, ErrorCode};
+use tierlm_guard::audit::{AuditLog, AuditRecord};
+use tierlm_guard::policy::{Action, Caller, Inspection};
+use tierlm_guard::redact::{RedactionMap, StreamRestorer};
+use tierlm_providers::Egress;
+
+use crate::state::AppState;
+
+/// What the guard decided for one request.
+#[derive(Debug, Clone)]
+pub struct Screened {
+    pub action: Action,
+    pub request_id: String,
+    inspection: Option<Arc<Inspection>>,
+}
+
+impl Screened {
+    /// No guard configured, or nothing found.
+    pub fn clear(request_id: String) -> Self {
+        Self {
+            action: Action::Allow,
+            request_id,
+            inspection: None,
+        }
+    }
+
+    /// The request as it may leave the premises, and the map to restore the answer.
+    pub fn for_cloud(
+        &self,
+        req: &ChatCompletionRequest,
+    ) -> (ChatCompletionRequest, Option<Arc<RedactionMap>>) {
+        let Some(ins) = &self.inspection else {
+            return (req.clone(), None);
+        };
+        if ins.to_redact.iter().all(Vec::is_empty) {
+            return (req.clone(), None);
+        }
+        let mut map = RedactionMap::new();
+        for_each_text(&mut req.clone(), |t| {
+            map.reserve(t);
+            None
+        });
+        let mut out = req.clone();
+        let mut i = 0usize;
+        for_each_text(&mut out, |t| {
+            let entities = ins.to_redact.get(i).map(Vec::as_slice).unwrap_or(&[]);
+            i += 1;
+            (!entities.is_empty()).then(|| map.redact(t, entities))
+        });
+        (out, Some(Arc::new(map)))
+    }
+}
+
+/// Visit every text of a request that could carry data, in a fixed order; `f` may
+/// return a replacement.
+fn for_each_text(req: &mut ChatCompletionRequest, mut f: impl FnMut(&str) -> Option<String>) {
+    for m in &mut req.messages {
+        match &mut m.content {
+            Some(MessageContent::Text(t)) => {
+                if let Some(new) = f(t) {
+                    *t = new;
+                }
+            }
+            Some(MessageContent::Parts(parts)) => {
+                for p in parts.iter_mut() {
+                    if let Some(t) = &mut p.text {
+                        if let Some(new) = f(t) {
+                            *t = new;
+                        }
+                    }
+                }
+            }
+            None => {}
+        }
+        for call in m.tool_calls.iter_mut().flatten() {
+            if let Some(new) = f(&call.function.arguments) {
+                call.function.arguments = new;
+            }
+        }
+    }
+}
+
+/// The request id the middleware put on the request.
+pub fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Scan the request; `Err` when the policy blocks it.
+pub fn screen(
+    state: &AppState,
+    req: &ChatCompletionRequest,
+    headers: &HeaderMap,
+) -> Result<Screened, ApiError> {
+    let id = request_id(headers);
+    let guard = state.guard();
+    let Some(guard) = guard.as_deref() else {
+        return Ok(Screened::clear(id));
+    };
+    let mut texts: Vec<String> = Vec::new();
+    for_each_text(&mut req.clone(), |t| {
+        texts.push(t.to_string());
+        None
+    });
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let caller = Caller {
+        tenant: None,
+        key: None,
+        model: &req.model,
+    };
+    let ins = guard.inspect(&refs, &caller);
+    state
+        .metrics()
+        .record_guard(&ins.found, ins.action.as_str());
+    if ins.action == Action::Block {
+        return Err(ApiError::new(
+            ErrorCode::PolicyRefused,
+            format!(
+                "the data policy blocks this request: it contains {} (values not shown)",
+                types(&ins.deciding_types)
+            ),
+        ));
+    }
+    if !ins.found.is_empty() {
+        tracing::info!(action = ins.action.as_str(), found = ?ins.found, "guard");
+    }
+    Ok(Screened {
+        action: ins.action,
+        request_id: id,
+        inspection: Some(Arc::new(ins)),
+    })
+}
+
+fn types(t: &BTreeSet<String>) -> String {
+    t.iter().cloned().collect::<Vec<_>>().join(", ")
+}
+
+/// Put the original values back into a whole answer.
+pub fn restore_answer(answer: &mut ChatCompletion, map: &RedactionMap) {
+    for c in &mut answer.choices {
+        if let Some(t) = &mut c.message.content {
+            *t = map.restore(t);
+        }
+        for call in c.message.tool_calls.iter_mut().flatten() {
+            call.function.arguments = map.restore(&call.function.arguments);
+        }
+    }
+}
+
+/// Restores placeholders in a streamed answer, per choice.
+pub struct ChunkRestorer {
+    map: Arc<RedactionMap>,
+    choices: Vec<StreamRestorer>,
+}
+
+impl ChunkRestorer {
+    pub fn new(map: Arc<RedactionMap>) -> Self {
+        Self {
+            map,
+            choices: Vec::new(),
+        }
+    }
+
+    fn choice(&mut self, i: usize) -> &mut StreamRestorer {
+        while self.choices.len() <= i {
+            self.choices
+                .push(StreamRestorer::new(Arc::clone(&self.map)));
+        }
+        &mut self.choices[i]
+    }
+
+    /// Restore a chunk in place; a choice's held-back text is released with its
+    /// finish reason.
+    pub fn restore(&mut self, chunk: &mut ChatCompletionChunk) {
+        for c in &mut chunk.choices {
+            let i = c.index as usize;
+            let mut text = match &c.delta.content {
+                Some(t) => self.choice(i).push(t),
+                None => String::new(),
+            };
+            if c.finish_reason.is_some() {
+                text.push_str(&self.choice(i).finish());
+            }
+            if c.delta.content.is_some() || !text.is_empty() {
+                c.delta.content = Some(text);
+            }
+            for call in c.delta.tool_calls.iter_mut().flatten() {
+                call.function.arguments = self.map.restore(&call.function.arguments);
+            }
+        }
+    }
+}
+
+/// Append one audit entry per upstream attempt; durable before this returns.
+pub async fn audit(
+    state: &AppState,
+    screened: &Screened,
+    route: &str,
+    map: Option<&RedactionMap>,
+    attempts: Vec<Egress>,
+) -> Result<(), ApiError> {
+    let Some(log) = state.audit() else {
+        return Ok(());
+    };
+    let redacted = map.map(|m| m.counts().clone()).unwrap_or_default();
+    let records: Vec<AuditRecord> = attempts
+        .into_iter()
+        .map(|e| AuditRecord {
+            request_id: screened.request_id.clone(),
+            tenant: None,
+            provider: e.provider,
+            model: e.model,
+            body_sha256: e.body_sha256,
+            body_bytes: e.body_bytes,
+            redacted: redacted.clone(),
+            route: route.to_string(),
+        })
+        .collect();
+    write(log, records).await
+}
+
+async fn write(log: Arc<AuditLog>, records: Vec<AuditRecord>) -> Result<(), ApiError> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    tokio::task::spawn_blocking(move || {
+        for r in records {
+            log.append(r).map_err(|e| e.to_string())?;
+        }
+        Ok::<(), String>(())
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r)
+    .map_err(|e| {
+        tracing::error!(error = %e, "cannot write the egress audit");
+        ApiError::internal("cannot write the egress audit; see the server log")
+    })
+}

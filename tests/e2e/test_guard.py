@@ -1,0 +1,257 @@
+"""The data guard end to end: sensitive values found before anything leaves, replaced
+by placeholders for the cloud and restored in the answer (streamed too), kept local or
+refused by policy, and every egress on the audit chain that `tierlm audit verify`
+checks. The mock cloud records every body it receives, so the tests can prove what left.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+import time
+
+import httpx
+import openai
+import pytest
+
+from cloud_fixtures import Proc, start_mock, TIERLM_BIN
+from helpers import REPO_ROOT, assert_error
+
+CONFIG = """
+[server]
+host = "127.0.0.1"
+port = 0
+
+[[models]]
+name = "smollm2-135m"
+path = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+context_size = 1024
+parallel = 2
+
+[[providers]]
+name = "mock"
+kind = "openai_compatible"
+base_url = "{mock}/v1"
+
+[[cloud_models]]
+name = "frontier"
+targets = ["mock/gpt-4o-mini"]
+fallback_local = "smollm2-135m"
+
+[[cloud_models]]
+name = "sealed"
+targets = ["mock/gpt-4o-mini"]
+fallback_local = "smollm2-135m"
+
+[guard]
+default_action = "redact"
+audit_path = "{audit}"
+
+[guard.actions]
+CREDIT_CARD = "block"
+US_SSN = "block"
+
+[[guard.policies]]
+model = "sealed"
+default_action = "local_only"
+"""
+
+
+@pytest.fixture(scope="module")
+def env():
+    record = tempfile.NamedTemporaryFile(prefix="guard-record-", suffix=".jsonl", delete=False)
+    record.close()
+    audit_dir = tempfile.mkdtemp(prefix="guard-audit-")
+    audit = os.path.join(audit_dir, "audit.jsonl")
+    mock = start_mock("--record", record.name)
+    cfg = tempfile.NamedTemporaryFile("w", prefix="tierlm-guard-", suffix=".toml", delete=False)
+    cfg.write(CONFIG.replace("{mock}", mock.url).replace("{audit}", audit))
+    cfg.close()
+    log = tempfile.NamedTemporaryFile(prefix="guard-log-", suffix=".log", delete=False)
+    log.close()
+    gw = Proc([TIERLM_BIN, "serve", "--config", cfg.name, "--no-embeddings"],
+              env=dict(os.environ, TIERLM_LOG="debug"))
+    deadline = time.monotonic() + 120
+    while httpx.get(gw.url + "/ready", timeout=5).status_code != 200:
+        if time.monotonic() > deadline or gw.proc.poll() is not None:
+            gw.stop()
+            mock.stop()
+            raise RuntimeError("tierlm not ready: " + gw.stderr_text())
+        time.sleep(0.2)
+    yield {"url": gw.url, "gw": gw, "mock": mock, "record": record.name, "audit": audit}
+    gw.stop()
+    mock.stop()
+    for p in (cfg.name, record.name):
+        os.unlink(p)
+
+
+@pytest.fixture(scope="module")
+def client(env):
+    c = openai.OpenAI(base_url=env["url"] + "/v1", api_key="unused", max_retries=0, timeout=120)
+    yield c
+    c.close()
+
+
+def recorded(env) -> str:
+    """The mock's record file, once its writer thread has caught up."""
+    last = None
+    for _ in range(50):
+        with open(env["record"]) as f:
+            text = f.read()
+        if text == last:
+            return text
+        last = text
+        time.sleep(0.05)
+    return last
+
+
+def recorded_body_hashes(env) -> list[str]:
+    """sha256 of each recorded body, from the raw bytes the mock received."""
+    out = []
+    for line in recorded(env).splitlines():
+        raw = line[line.index('"body":') + len('"body":'):-1]
+        out.append(hashlib.sha256(raw.encode()).hexdigest())
+    return out
+
+
+def test_values_are_redacted_for_the_cloud_and_restored_in_the_answer(env, client):
+    text = "Email jane.doe@example.com or call +1 415 555 0134 about Jane Doe's order."
+    raw = client.chat.completions.with_raw_response.create(
+        model="frontier", messages=[{"role": "user", "content": text}], max_tokens=40)
+    answer = raw.parse().choices[0].message.content
+    # The mock echoes the text it received: placeholders went out, originals came back.
+    assert "jane.doe@example.com" in answer, answer
+    body = recorded(env)
+    assert "<EMAIL_1>" in body and "jane.doe@example.com" not in body
+    assert "415 555 0134" not in body
+
+
+def test_a_streamed_answer_is_restored_too(env, client):
+    text = "Forward the invoice to ops.team@example.org please"
+    stream = client.chat.completions.create(
+        model="frontier", messages=[{"role": "user", "content": text}], max_tokens=40, stream=True)
+    answer = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert "ops.team@example.org" in answer, answer
+    assert "ops.team@example.org" not in recorded(env)
+
+
+def test_block_names_the_types_not_the_values(env):
+    r = httpx.post(env["url"] + "/v1/chat/completions", timeout=30, json={
+        "model": "frontier",
+        "messages": [{"role": "user", "content": "Charge card 4111 1111 1111 1111 for the order"}]})
+    err = assert_error(r, 403, code="refused_by_policy")
+    assert "CREDIT_CARD" in err["message"]
+    assert "4111" not in err["message"]
+    assert "4111 1111 1111 1111" not in recorded(env)
+
+
+def test_local_only_never_leaves(env, client):
+    before = recorded(env)
+    raw = client.chat.completions.with_raw_response.create(
+        model="sealed", messages=[{"role": "user", "content": "Summarise: patient mail is x.y@example.net"}],
+        max_tokens=8)
+    assert raw.headers["x-tierlm-route"] == "local"
+    assert raw.headers["x-tierlm-reason"] == "guard_local_only"
+    assert recorded(env) == before
+
+
+def test_clean_requests_go_out_unchanged_and_every_egress_is_audited(env, client):
+    text = "What is the capital of France?"
+    client.chat.completions.create(model="frontier", messages=[{"role": "user", "content": text}],
+                                   max_tokens=8)
+    assert text in recorded(env)
+    entries = [json.loads(line) for line in open(env["audit"])]
+    # One entry per body that reached the provider, with the hash of its exact bytes.
+    assert sorted(e["body_sha256"] for e in entries) == sorted(recorded_body_hashes(env))
+    assert entries[-1]["provider"] == "mock" and entries[-1]["model"] == "gpt-4o-mini"
+    assert any(e["redacted"].get("EMAIL") for e in entries)
+    run = subprocess.run([TIERLM_BIN, "audit", "verify", "--file", env["audit"]],
+                         capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert f"{len(entries)} entries" in run.stdout
+
+
+# Types the detectors cover; the generator also labels jobs and organisations, which
+# are not personal data on their own and are not looked for.
+STRUCTURED = {"CREDIT_CARD", "IBAN", "US_SSN", "EMAIL", "PHONE", "IP_ADDRESS"}
+FREE_FORM = {"PERSON", "POSTAL_ADDRESS", "DATE_OF_BIRTH"}
+# Leak ceilings for the free-form types, from the measured recall (docs/BENCHMARKS.md,
+# "Data guard"): the detectors do not find every name, address or birth date, and what
+# they miss goes out. The 4 of 32 dates of birth missed all come from one template with
+# no birth context at all ("It's like that since 25 February 1956").
+FREE_FORM_LEAK_CEILING = {"PERSON": 0.10, "POSTAL_ADDRESS": 0.03, "DATE_OF_BIRTH": 0.15}
+
+
+@pytest.fixture(scope="module")
+def pii_sentences():
+    path = os.path.join(REPO_ROOT, "eval", "data", "pii", "sentences.jsonl")
+    run = subprocess.run([".venv/bin/python", "eval/pii/build_pii.py"], cwd=REPO_ROOT,
+                         capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    assert run.returncode == 0, run.stderr[-3000:]
+    with open(path) as f:
+        return [json.loads(line) for line in f]
+
+
+def encodings(value: str) -> set[str]:
+    """How a value can appear in a JSON body: raw, and JSON-escaped."""
+    return {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
+
+
+def test_leak_test_no_detected_value_ever_reaches_the_cloud(env, pii_sentences):
+    assert len(pii_sentences) >= 1000
+    before = len(recorded(env).splitlines())
+    sealed = pii_sentences[:60]
+
+    def send(item):
+        model = "sealed" if item in sealed else "frontier"
+        r = httpx.post(env["url"] + "/v1/chat/completions", timeout=120, json={
+            "model": model, "max_tokens": 1 if model == "sealed" else 16,
+            "messages": [{"role": "user", "content": item["text"]}]})
+        assert r.status_code in (200, 403), r.text[:300]
+        return r.headers.get("x-tierlm-route"), r.status_code
+
+    import concurrent.futures
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        results = list(ex.map(send, pii_sentences))
+    # What reached the provider: answers that came from the cloud (a `sealed` request in
+    # which nothing was found is not kept local: local_only acts on what is found).
+    sent = sum(1 for route, s in results if route == "cloud" and s == 200)
+    bodies = "\n".join(recorded(env).splitlines()[before:])
+    assert len(bodies.splitlines()) == sent
+    leaks = {t: [0, 0] for t in STRUCTURED | FREE_FORM}
+    for item in pii_sentences:
+        for span in item["spans"]:
+            if span["type"] not in leaks or len(span["value"]) < 4:
+                continue
+            leaks[span["type"]][1] += 1
+            if any(e in bodies for e in encodings(span["value"])):
+                leaks[span["type"]][0] += 1
+    print("leaked / values by type:", leaks)
+    for t in STRUCTURED:
+        assert leaks[t][0] == 0, f"{t}: {leaks[t][0]} of {leaks[t][1]} values reached the cloud"
+    for t in FREE_FORM:
+        leaked, total = leaks[t]
+        assert total == 0 or leaked / total <= FREE_FORM_LEAK_CEILING[t], (t, leaks[t])
+    # local_only requests whose values were found never left.
+    for item, (route, _) in zip(pii_sentences, results):
+        if route == "local":
+            assert item["text"] not in bodies
+
+
+def test_no_raw_values_at_rest(env, pii_sentences):
+    """Logs (debug level), the audit chain and the metrics hold no original value."""
+    time.sleep(0.5)
+    stores = {
+        "server log": env["gw"].stderr_text_full(),
+        "audit": open(env["audit"]).read(),
+        "metrics": httpx.get(env["url"] + "/metrics", timeout=10).text,
+    }
+    values = {s["value"] for item in pii_sentences for s in item["spans"]
+              if s["type"] in STRUCTURED | FREE_FORM and len(s["value"]) >= 6}
+    values |= {"jane.doe@example.com", "ops.team@example.org", "4111 1111 1111 1111"}
+    for name, text in stores.items():
+        found = [v for v in values if v in text]
+        assert not found, f"{name} holds original values: {found[:5]}"
