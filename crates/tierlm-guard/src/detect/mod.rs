@@ -7,6 +7,7 @@
 //! without context lowers it, and findings under `min_confidence` are dropped.
 
 pub(crate) mod address;
+mod coref;
 mod custom;
 pub(crate) mod names;
 mod phone;
@@ -103,6 +104,9 @@ impl Detector {
         }
         if self.addresses {
             address::find(text, &mut out);
+        }
+        if self.names {
+            coref::extend(text, &mut out);
         }
         self.finish(text, out)
     }
