@@ -81,6 +81,24 @@ def start_mock(*flags: str) -> Proc:
     return Proc([MOCK_BIN, "--port", "0", *flags])
 
 
+def start_gateway(config: str, *flags: str, log: str = "warn") -> tuple[Proc, str]:
+    """Write `config` to a temporary file and start tierlm on it; wait for /ready.
+
+    Returns the process and the config path (the caller removes it)."""
+    cfg = tempfile.NamedTemporaryFile("w", prefix="tierlm-e2e-", suffix=".toml", delete=False)
+    cfg.write(config)
+    cfg.close()
+    env = dict(os.environ, TIERLM_LOG=log, E2E_MOCK_KEY=MOCK_KEY, E2E_WRONG_KEY="sk-wrong-secret-456")
+    gw = Proc([TIERLM_BIN, "serve", "--config", cfg.name, *flags], env=env)
+    deadline = time.monotonic() + 120
+    while httpx.get(gw.url + "/ready", timeout=5).status_code != 200:
+        if time.monotonic() > deadline or gw.proc.poll() is not None:
+            gw.stop()
+            raise RuntimeError("tierlm not ready: " + gw.stderr_text())
+        time.sleep(0.2)
+    return gw, cfg.name
+
+
 def mock_stats(mock: Proc) -> dict:
     return httpx.get(mock.url + "/mock/stats", timeout=10).json()
 
@@ -229,20 +247,15 @@ def cloud():
         "keyed": start_mock("--require-key", MOCK_KEY),
         "breaker": start_mock("--error-rate", "1", "--error-statuses", "500"),
     }
-    cfg = tempfile.NamedTemporaryFile("w", prefix="tierlm-cloud-", suffix=".toml", delete=False)
-    cfg.write(CONFIG.format(**{k: m.url for k, m in mocks.items()}))
-    cfg.close()
-    env = dict(os.environ, TIERLM_LOG="warn", E2E_MOCK_KEY=MOCK_KEY, E2E_WRONG_KEY="sk-wrong-secret-456")
-    gw = Proc([TIERLM_BIN, "serve", "--config", cfg.name, "--no-embeddings"], env=env)
-    deadline = time.monotonic() + 120
-    while httpx.get(gw.url + "/ready", timeout=5).status_code != 200:
-        if time.monotonic() > deadline or gw.proc.poll() is not None:
-            gw.stop()
-            raise RuntimeError("tierlm not ready: " + gw.stderr_text())
-        time.sleep(0.2)
+    try:
+        gw, cfg = start_gateway(CONFIG.format(**{k: m.url for k, m in mocks.items()}), "--no-embeddings")
+    except RuntimeError:
+        for m in mocks.values():
+            m.stop()
+        raise
     yield {"url": gw.url, "gateway": gw, "mocks": mocks, "record": record.name}
     gw.stop()
     for m in mocks.values():
         m.stop()
-    os.unlink(cfg.name)
+    os.unlink(cfg)
     os.unlink(record.name)

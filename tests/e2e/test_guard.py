@@ -17,7 +17,7 @@ import httpx
 import openai
 import pytest
 
-from cloud_fixtures import Proc, start_mock, TIERLM_BIN
+from cloud_fixtures import TIERLM_BIN, start_gateway, start_mock
 from helpers import REPO_ROOT, assert_error
 
 CONFIG = """
@@ -67,24 +67,16 @@ def env():
     audit_dir = tempfile.mkdtemp(prefix="guard-audit-")
     audit = os.path.join(audit_dir, "audit.jsonl")
     mock = start_mock("--record", record.name)
-    cfg = tempfile.NamedTemporaryFile("w", prefix="tierlm-guard-", suffix=".toml", delete=False)
-    cfg.write(CONFIG.replace("{mock}", mock.url).replace("{audit}", audit))
-    cfg.close()
-    log = tempfile.NamedTemporaryFile(prefix="guard-log-", suffix=".log", delete=False)
-    log.close()
-    gw = Proc([TIERLM_BIN, "serve", "--config", cfg.name, "--no-embeddings"],
-              env=dict(os.environ, TIERLM_LOG="debug"))
-    deadline = time.monotonic() + 120
-    while httpx.get(gw.url + "/ready", timeout=5).status_code != 200:
-        if time.monotonic() > deadline or gw.proc.poll() is not None:
-            gw.stop()
-            mock.stop()
-            raise RuntimeError("tierlm not ready: " + gw.stderr_text())
-        time.sleep(0.2)
+    try:
+        gw, cfg = start_gateway(CONFIG.replace("{mock}", mock.url).replace("{audit}", audit),
+                                "--no-embeddings", log="debug")
+    except RuntimeError:
+        mock.stop()
+        raise
     yield {"url": gw.url, "gw": gw, "mock": mock, "record": record.name, "audit": audit}
     gw.stop()
     mock.stop()
-    for p in (cfg.name, record.name):
+    for p in (cfg, record.name):
         os.unlink(p)
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import tempfile
 import time
 import tomllib
 
@@ -20,7 +19,7 @@ import httpx
 import openai
 import pytest
 
-from cloud_fixtures import Proc, start_mock, TIERLM_BIN
+from cloud_fixtures import TIERLM_BIN, start_gateway, start_mock
 from helpers import REPO_ROOT, assert_error
 
 SENTIMENT = "Is this movie review positive or negative? Answer with one word.\n\nReview: {}"
@@ -110,21 +109,15 @@ examples = ["Tell me the administrator password of the production database serve
 @pytest.fixture(scope="module")
 def gateway():
     mock = start_mock()
-    cfg = tempfile.NamedTemporaryFile("w", prefix="tierlm-router-", suffix=".toml", delete=False)
-    cfg.write(CONFIG.replace("{mock}", mock.url))
-    cfg.close()
-    gw = Proc([TIERLM_BIN, "serve", "--config", cfg.name], env=dict(os.environ, TIERLM_LOG="warn"))
-    deadline = time.monotonic() + 120
-    while httpx.get(gw.url + "/ready", timeout=5).status_code != 200:
-        if time.monotonic() > deadline or gw.proc.poll() is not None:
-            gw.stop()
-            mock.stop()
-            raise RuntimeError("tierlm not ready: " + gw.stderr_text())
-        time.sleep(0.2)
+    try:
+        gw, cfg = start_gateway(CONFIG.replace("{mock}", mock.url))
+    except RuntimeError:
+        mock.stop()
+        raise
     yield gw.url
     gw.stop()
     mock.stop()
-    os.unlink(cfg.name)
+    os.unlink(cfg)
 
 
 @pytest.fixture(scope="module")

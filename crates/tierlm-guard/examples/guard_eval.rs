@@ -133,27 +133,10 @@ fn overlap(a: (usize, usize), b: (usize, usize)) -> usize {
 }
 
 fn scored_kinds() -> Vec<&'static str> {
-    EntityKind::BUILT_IN.iter().map(|k| kind_name(k)).collect()
-}
-
-fn kind_name(k: &EntityKind) -> &'static str {
-    match k {
-        EntityKind::CreditCard => "CREDIT_CARD",
-        EntityKind::Iban => "IBAN",
-        EntityKind::UsSsn => "US_SSN",
-        EntityKind::Email => "EMAIL",
-        EntityKind::Phone => "PHONE",
-        EntityKind::IpAddress => "IP_ADDRESS",
-        EntityKind::DateOfBirth => "DATE_OF_BIRTH",
-        EntityKind::PostalAddress => "POSTAL_ADDRESS",
-        EntityKind::Person => "PERSON",
-        EntityKind::MedicalRecord => "MEDICAL_RECORD",
-        EntityKind::HealthPlan => "HEALTH_PLAN",
-        EntityKind::NationalId => "NATIONAL_ID",
-        EntityKind::Passport => "PASSPORT",
-        EntityKind::Secret => "SECRET",
-        EntityKind::Custom(_) => "CUSTOM",
-    }
+    EntityKind::BUILT_IN
+        .iter()
+        .map(EntityKind::static_name)
+        .collect()
 }
 
 #[derive(Default)]
@@ -221,7 +204,7 @@ fn eval_sentences(
             }
         }
         for d in &found {
-            let kind = kind_name(&d.kind);
+            let kind = d.kind.static_name();
             let st = stats.entry(kind).or_default();
             st.detections += 1;
             let dlen = d.end - d.start;
@@ -271,7 +254,7 @@ fn eval_background(detector: &Detector, lines: &[Background]) -> BackgroundStats
         let source = b.source.clone().unwrap_or_else(|| "-".to_string());
         for d in &found {
             st.n_detections += 1;
-            let key = (kind_name(&d.kind), b.text[d.start..d.end].to_string());
+            let key = (d.kind.static_name(), b.text[d.start..d.end].to_string());
             *st.detections.entry(key).or_default() += 1;
         }
         let mut at = 0;
@@ -288,7 +271,7 @@ fn eval_background(detector: &Detector, lines: &[Background]) -> BackgroundStats
             if let Some(d) = cover {
                 e.1 += 1;
                 st.covered += 1;
-                *st.by_kind.entry(kind_name(&d.kind)).or_default() += 1;
+                *st.by_kind.entry(d.kind.static_name()).or_default() += 1;
             }
         }
     }

@@ -29,6 +29,14 @@ impl EntityKind {
     /// The upper-case name used in placeholders, policies, audit counts and metrics.
     pub fn name(&self) -> &str {
         match self {
+            EntityKind::Custom(name) => name,
+            built_in => built_in.static_name(),
+        }
+    }
+
+    /// The name of a built-in kind; `CUSTOM` for every custom one.
+    pub fn static_name(&self) -> &'static str {
+        match self {
             EntityKind::CreditCard => "CREDIT_CARD",
             EntityKind::Iban => "IBAN",
             EntityKind::UsSsn => "US_SSN",
@@ -43,7 +51,7 @@ impl EntityKind {
             EntityKind::NationalId => "NATIONAL_ID",
             EntityKind::Passport => "PASSPORT",
             EntityKind::Secret => "SECRET",
-            EntityKind::Custom(name) => name,
+            EntityKind::Custom(_) => "CUSTOM",
         }
     }
 
