@@ -1,0 +1,263 @@
+//! The SQLite ledger: one embedded file in WAL mode with `synchronous=FULL`, so every
+//! insert is on disk when it returns, and readers (`GET /v1/usage`, `tierlm report`
+//! in another process) never block the writer. One connection behind a mutex serves
+//! the process; a busy timeout covers other processes holding the file's lock.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{params, Connection, TransactionBehavior};
+
+use crate::error::LedgerError;
+use crate::sql::{self, Placeholders};
+use crate::store::LedgerStore;
+use crate::usage::{Row, UsageQuery, UsageReport, UsageTotals};
+
+/// How long a statement waits for another process's lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+const PH: Placeholders = Placeholders::QuestionNumbered;
+
+/// A ledger in one SQLite database.
+pub struct SqliteLedger {
+    conn: Mutex<Connection>,
+    location: String,
+}
+
+impl std::fmt::Debug for SqliteLedger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteLedger")
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
+}
+
+fn db_err<'a>(
+    location: &'a str,
+    op: &'static str,
+) -> impl FnOnce(rusqlite::Error) -> LedgerError + 'a {
+    move |e| LedgerError::Database {
+        location: location.to_string(),
+        op,
+        source: Box::new(e),
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl SqliteLedger {
+    /// Opens (creating it and its parent directories if need be) the database at
+    /// `path`, in WAL mode with `synchronous=FULL`, and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, LedgerError> {
+        let location = path.display().to_string();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| LedgerError::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let conn = Connection::open(path).map_err(db_err(&location, "open the database"))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(db_err(&location, "set the busy timeout"))?;
+        // Setting the journal mode reads the file, so this is where a file that is
+        // not a database fails.
+        conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
+            .map_err(db_err(&location, "switch to WAL mode"))?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db_err(&location, "set synchronous=FULL"))?;
+        Self::init(conn, location)
+    }
+
+    /// A private database in memory, gone when the ledger is dropped (tests, or a
+    /// server that should not keep rows).
+    pub fn open_in_memory() -> Result<Self, LedgerError> {
+        let location = ":memory:".to_string();
+        let conn = Connection::open_in_memory().map_err(db_err(&location, "open the database"))?;
+        Self::init(conn, location)
+    }
+
+    fn init(mut conn: Connection, location: String) -> Result<Self, LedgerError> {
+        migrate(&mut conn, &location)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+            location,
+        })
+    }
+
+    /// The database's file path, or `:memory:`.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The schema version recorded in the database.
+    pub fn schema_version(&self) -> Result<i64, LedgerError> {
+        self.conn()
+            .query_row(sql::CURRENT_VERSION, [], |r| r.get(0))
+            .map_err(db_err(&self.location, "read the schema version"))
+    }
+
+    /// The connection; a panic in another thread mid-statement leaves SQLite
+    /// consistent (an unfinished transaction rolls back), so poisoning is ignored.
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn money(row: &Row, field: &'static str, value: u64) -> Result<i64, LedgerError> {
+        i64::try_from(value).map_err(|_| LedgerError::OutOfRange {
+            request_id: row.request_id.clone(),
+            field,
+            value,
+            max: i64::MAX.unsigned_abs(),
+        })
+    }
+
+    fn unsigned(&self, column: &str, v: i64) -> Result<u64, LedgerError> {
+        u64::try_from(v).map_err(|_| LedgerError::Corrupt {
+            location: self.location.clone(),
+            detail: format!("negative {column} sum {v}"),
+        })
+    }
+}
+
+/// Applies the migrations `conn` has not seen, each in its own `IMMEDIATE`
+/// transaction that re-reads the version, so two processes opening a new database
+/// at once apply each migration once. Returns how many were applied.
+pub(crate) fn migrate(conn: &mut Connection, location: &str) -> Result<usize, LedgerError> {
+    conn.execute_batch(sql::CREATE_MIGRATIONS_TABLE)
+        .map_err(db_err(location, "create schema_migrations"))?;
+    let newer = |found: i64| LedgerError::NewerSchema {
+        location: location.to_string(),
+        found,
+        supported: sql::SCHEMA_VERSION,
+    };
+    let mut applied = 0;
+    for (i, migration) in sql::MIGRATIONS.iter().enumerate() {
+        let version = i64::try_from(i).unwrap_or(i64::MAX).saturating_add(1);
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err(location, "begin a migration"))?;
+        let current: i64 = tx
+            .query_row(sql::CURRENT_VERSION, [], |r| r.get(0))
+            .map_err(db_err(location, "read the schema version"))?;
+        if current > sql::SCHEMA_VERSION {
+            return Err(newer(current));
+        }
+        if current >= version {
+            continue; // dropping `tx` rolls the empty transaction back
+        }
+        let failed = |e: rusqlite::Error| LedgerError::Migration {
+            location: location.to_string(),
+            version,
+            source: Box::new(e),
+        };
+        tx.execute_batch(migration).map_err(failed)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_ms) VALUES (?1, ?2)",
+            params![version, now_ms()],
+        )
+        .map_err(failed)?;
+        tx.commit().map_err(failed)?;
+        applied += 1;
+    }
+    // With every migration applied the loop has not looked again; a newer tierlm may
+    // have upgraded the file in between or before.
+    let current: i64 = conn
+        .query_row(sql::CURRENT_VERSION, [], |r| r.get(0))
+        .map_err(db_err(location, "read the schema version"))?;
+    if current > sql::SCHEMA_VERSION {
+        return Err(newer(current));
+    }
+    Ok(applied)
+}
+
+impl LedgerStore for SqliteLedger {
+    fn insert(&self, row: &Row) -> Result<(), LedgerError> {
+        let cost = Self::money(row, "cost", row.cost)?;
+        let counterfactual = Self::money(row, "counterfactual_cost", row.counterfactual_cost)?;
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(&sql::insert_sql(PH))
+            .map_err(db_err(&self.location, "prepare the insert"))?;
+        stmt.execute(params![
+            row.request_id,
+            row.time_ms,
+            row.tenant,
+            row.key_id,
+            row.endpoint,
+            row.route,
+            row.reason,
+            row.model,
+            row.served_model,
+            row.provider,
+            row.prompt_tokens,
+            row.completion_tokens,
+            row.latency_ms,
+            row.ttft_ms,
+            row.status,
+            cost,
+            counterfactual,
+        ])
+        .map_err(db_err(&self.location, "insert a row"))?;
+        Ok(())
+    }
+
+    fn usage(&self, q: &UsageQuery) -> Result<UsageReport, LedgerError> {
+        let (text, bounds) = sql::usage_sql(q, PH);
+        let raw: Vec<(String, [i64; 7])> = {
+            let conn = self.conn();
+            let mut stmt = conn
+                .prepare_cached(&text)
+                .map_err(db_err(&self.location, "prepare the usage query"))?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(bounds.iter()), |r| {
+                    let mut sums = [0i64; 7];
+                    for (i, s) in sums.iter_mut().enumerate() {
+                        *s = r.get(i + 1)?;
+                    }
+                    Ok((r.get::<_, String>(0)?, sums))
+                })
+                .map_err(db_err(&self.location, "query usage"))?;
+            rows.collect::<Result<_, _>>()
+                .map_err(db_err(&self.location, "read usage"))?
+        };
+        let mut groups = Vec::with_capacity(raw.len());
+        let mut totals = UsageTotals::default();
+        for (key, s) in raw {
+            let t = UsageTotals {
+                requests: self.unsigned("requests", s[0])?,
+                local_requests: self.unsigned("local_requests", s[1])?,
+                cloud_requests: self.unsigned("cloud_requests", s[2])?,
+                prompt_tokens: self.unsigned("prompt_tokens", s[3])?,
+                completion_tokens: self.unsigned("completion_tokens", s[4])?,
+                cost: self.unsigned("cost", s[5])?,
+                counterfactual_cost: self.unsigned("counterfactual_cost", s[6])?,
+            };
+            totals = totals
+                .checked_add(&t)
+                .ok_or_else(|| LedgerError::Overflow {
+                    location: self.location.clone(),
+                })?;
+            groups.push((key, t));
+        }
+        if q.group_by.is_none() {
+            groups.clear();
+        } else {
+            groups.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        Ok(UsageReport { totals, groups })
+    }
+
+    fn count(&self) -> Result<u64, LedgerError> {
+        let n: i64 = self
+            .conn()
+            .query_row(sql::COUNT_SQL, [], |r| r.get(0))
+            .map_err(db_err(&self.location, "count rows"))?;
+        self.unsigned("row count", n)
+    }
+}
