@@ -28,7 +28,12 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(crate::metrics::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .route("/v1/usage", get(crate::usage::usage))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::ledger::layer,
+        ))
         .layer(middleware::from_fn(request_id))
         .with_state(state)
 }

@@ -51,6 +51,33 @@ pub struct UninitializedConfig {
     /// Sensitive-data detection and policies: see `tierlm_guard::policy::GuardConfig`.
     #[serde(default)]
     pub guard: Option<tierlm_guard::policy::GuardConfig>,
+    #[serde(default)]
+    pub ledger: Option<UninitializedLedger>,
+}
+
+/// `[ledger]`: where request rows go and how they are priced.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UninitializedLedger {
+    pub enabled: Option<bool>,
+    pub database_url: Option<String>,
+    pub baseline_model: Option<String>,
+    pub local_cost_per_mtok: Option<crate::cloud_config::PriceText>,
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/tierlm.db";
+pub const DEFAULT_BASELINE_MODEL: &str = "gpt-4o";
+
+/// The ledger settings when `[ledger]` does not change them.
+pub fn default_ledger() -> crate::ledger::LedgerSettings {
+    crate::ledger::LedgerSettings {
+        database_url: DEFAULT_DATABASE_URL.to_string(),
+        baseline_model: DEFAULT_BASELINE_MODEL.to_string(),
+        local_price: tierlm_providers::pricing::Price {
+            input_per_mtok: tierlm_providers::pricing::Usd::ZERO,
+            output_per_mtok: tierlm_providers::pricing::Usd::ZERO,
+        },
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -131,6 +158,8 @@ pub struct Config {
     pub cloud: crate::cloud_config::CloudConfig,
     pub router: Option<tierlm_router::RouterConfig>,
     pub guard: Option<tierlm_guard::policy::GuardConfig>,
+    /// `None` when `[ledger] enabled = false`.
+    pub ledger: Option<crate::ledger::LedgerSettings>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -324,9 +353,11 @@ impl UninitializedConfig {
         if let Some(r) = &self.router {
             check_router(r, &models, embeddings.as_ref(), &cloud)?;
         }
+        let ledger = ledger_settings(self.ledger.unwrap_or_default(), &cloud)?;
         Ok(Config {
             router: self.router,
             guard: self.guard,
+            ledger,
             cloud,
             host,
             port: o.port.or(self.server.port).unwrap_or(DEFAULT_PORT),
@@ -335,6 +366,41 @@ impl UninitializedConfig {
             embeddings,
         })
     }
+}
+
+fn ledger_settings(
+    l: UninitializedLedger,
+    cloud: &crate::cloud_config::CloudConfig,
+) -> Result<Option<crate::ledger::LedgerSettings>, ConfigError> {
+    if l.enabled == Some(false) {
+        return Ok(None);
+    }
+    let mut s = default_ledger();
+    if let Some(url) = l.database_url {
+        s.database_url = url;
+    }
+    if let Some(m) = l.baseline_model {
+        s.baseline_model = m;
+    }
+    if cloud.pricing.price(&s.baseline_model).is_none() {
+        return Err(ConfigError::Invalid(format!(
+            "ledger.baseline_model: no price for `{}`; add [pricing.\"{}\"]",
+            s.baseline_model, s.baseline_model
+        )));
+    }
+    if let Some(p) = l.local_cost_per_mtok {
+        let text = match p {
+            crate::cloud_config::PriceText::Text(t) => t,
+            crate::cloud_config::PriceText::Number(n) => format!("{n}"),
+        };
+        let usd = tierlm_providers::pricing::Usd::parse(&text)
+            .map_err(|e| ConfigError::Invalid(format!("ledger.local_cost_per_mtok: {e}")))?;
+        s.local_price = tierlm_providers::pricing::Price {
+            input_per_mtok: usd,
+            output_per_mtok: usd,
+        };
+    }
+    Ok(Some(s))
 }
 
 /// The router's references to other sections must resolve.

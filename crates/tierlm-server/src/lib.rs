@@ -12,9 +12,11 @@ pub mod error;
 pub mod extract;
 pub mod guard;
 pub mod handlers;
+pub mod ledger;
 pub mod metrics;
 pub mod sse;
 pub mod state;
+pub mod usage;
 
 pub use app::app;
 pub use config::Config;
@@ -57,6 +59,11 @@ pub fn load_models(state: &AppState) -> Result<Registry, String> {
     if let Some(g) = &cfg.guard {
         let guard = tierlm_guard::policy::Guard::new(g.clone())?;
         registry.guard = Some(std::sync::Arc::new(guard));
+    }
+    if let Some(l) = &cfg.ledger {
+        let store = tierlm_ledger::open(&l.database_url).map_err(|e| format!("ledger: {e}"))?;
+        tracing::info!(baseline = %l.baseline_model, "ledger open");
+        registry.ledger = Some(std::sync::Arc::from(store));
     }
     if !cfg.cloud.models.is_empty() {
         let path = cfg

@@ -93,7 +93,9 @@ impl ServerMetrics {
             .inc();
     }
 
+    /// Token counts of a served answer; the request's ledger row counts the same.
     pub fn record_tokens(&self, model: &str, prompt: u32, completion: u32) {
+        crate::ledger::note_tokens(model, prompt, completion);
         let l = model_label(model);
         self.prompt_tokens.get(&l).add(u64::from(prompt));
         self.completion_tokens.get(&l).add(u64::from(completion));

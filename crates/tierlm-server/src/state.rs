@@ -12,6 +12,7 @@ use tierlm_api::{ApiError, ErrorCode};
 use tierlm_engine::{EmbeddingModel, EngineMetrics, LocalModel};
 use tierlm_guard::audit::AuditLog;
 use tierlm_guard::policy::Guard;
+use tierlm_ledger::LedgerStore;
 use tierlm_providers::CloudModel;
 use tierlm_router::Router;
 
@@ -31,6 +32,8 @@ pub struct Registry {
     pub guard: Option<Arc<Guard>>,
     /// The egress audit chain (on whenever cloud models are configured).
     pub audit: Option<Arc<AuditLog>>,
+    /// One row per inference request.
+    pub ledger: Option<Arc<dyn LedgerStore>>,
 }
 
 struct Inner {
@@ -168,6 +171,19 @@ impl AppState {
 
     pub fn audit(&self) -> Option<Arc<AuditLog>> {
         self.registry().audit.clone()
+    }
+
+    pub fn ledger(&self) -> Option<Arc<dyn LedgerStore>> {
+        self.registry().ledger.clone()
+    }
+
+    /// How ledger rows are priced (the defaults when `[ledger]` is absent).
+    pub fn ledger_settings(&self) -> crate::ledger::LedgerSettings {
+        self.inner
+            .config
+            .ledger
+            .clone()
+            .unwrap_or_else(crate::config::default_ledger)
     }
 
     /// The embedding model with this name.

@@ -47,6 +47,9 @@ pub enum Command {
     /// Check or export the egress audit chain (every request sent to a cloud provider).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Spend, local vs cloud, what all-frontier would have cost, and the savings, from
+    /// the ledger.
+    Report(ReportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,6 +85,22 @@ pub enum AuditCommand {
 
 /// Where the gateway writes its egress audit unless configured otherwise.
 pub const DEFAULT_AUDIT_FILE: &str = "data/audit.jsonl";
+
+#[derive(Debug, Args, Clone)]
+pub struct ReportArgs {
+    /// The gateway configuration (its `[ledger]` names the database).
+    #[arg(long, env = "TIERLM_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Read this database instead (`sqlite://PATH`).
+    #[arg(long)]
+    pub database: Option<String>,
+    /// A calendar month, `YYYY-MM` (UTC); default: everything.
+    #[arg(long)]
+    pub month: Option<String>,
+    /// Output format.
+    #[arg(long, default_value = "table", value_parser = ["table", "csv", "json"])]
+    pub format: String,
+}
 
 #[derive(Debug, Args, Clone)]
 pub struct EvalArgs {

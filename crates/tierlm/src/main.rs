@@ -5,6 +5,7 @@ mod bench;
 mod cli;
 mod eval;
 mod pull;
+mod report;
 
 use std::process::ExitCode;
 
@@ -146,6 +147,7 @@ fn main() -> ExitCode {
         }),
         Command::Eval(args) => eval::eval(args),
         Command::Audit(AuditCommand::Verify { file }) => audit::verify(&file),
+        Command::Report(args) => report::report(&args),
         Command::Audit(AuditCommand::Export {
             file,
             from,

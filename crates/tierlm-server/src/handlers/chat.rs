@@ -31,6 +31,7 @@ pub async fn chat_completions(
 ) -> Response {
     let started = Instant::now();
     let model_name = req.model.clone();
+    crate::ledger::note_requested(&model_name);
     match start(&state, req, &headers).await {
         Ok(resp) => resp,
         Err(e) => {

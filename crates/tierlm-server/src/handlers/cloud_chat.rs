@@ -71,6 +71,7 @@ pub async fn serve(
         guard::audit(state, screened, route, map.as_deref(), notes.take()).await?;
         match r {
             Ok((mut answer, served)) => {
+                crate::ledger::note_upstream(&served.provider, &served.model);
                 if let Some(m) = &map {
                     guard::restore_answer(&mut answer, m);
                 }
@@ -150,6 +151,7 @@ async fn stream_cloud(
     let id = tierlm_api::ids::new_id("chatcmpl");
     let created = tierlm_api::ids::unix_now();
     let (items, served) = cloud.chat_stream(req, &id, created, notes).await?;
+    crate::ledger::note_upstream(&served.provider, &served.model);
     let model = req.model.clone();
     let st = state.clone();
     let mut restorer = map.map(ChunkRestorer::new);

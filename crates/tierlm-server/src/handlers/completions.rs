@@ -89,6 +89,7 @@ pub async fn completions(
     OpenAiJson(req): OpenAiJson<CompletionRequest>,
 ) -> Response {
     let started = Instant::now();
+    crate::ledger::note_requested(&req.model);
     match start(&state, &req, started).await {
         Ok(r) => r,
         Err(e) => {

@@ -23,7 +23,11 @@ pub async fn embeddings(
     OpenAiJson(req): OpenAiJson<EmbeddingRequest>,
 ) -> Response {
     let started = Instant::now();
+    crate::ledger::note_requested(&req.model);
     let result = embed(&state, req).await;
+    if let Ok(r) = &result {
+        crate::ledger::note_tokens(&r.model, r.usage.prompt_tokens, 0);
+    }
     let (model, status) = match &result {
         Ok(r) => (r.model.clone(), 200),
         Err(e) => (String::new(), e.status()),

@@ -1,0 +1,122 @@
+//! `GET /v1/usage?from=&to=&group_by=tenant|key|route|model`: what was spent, what
+//! stayed local, what the same tokens would have cost on the frontier baseline, and
+//! the savings — from the ledger, over a time range (`from` inclusive, `to` exclusive;
+//! RFC 3339 or `YYYY-MM-DD`, UTC).
+
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tierlm_api::{ApiError, ErrorCode};
+use tierlm_ledger::{format_usd, GroupBy, UsageQuery, UsageTotals};
+
+use crate::error::HttpError;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageParams {
+    from: Option<String>,
+    to: Option<String>,
+    group_by: Option<String>,
+}
+
+fn bound(name: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
+    v.map(|s| {
+        tierlm_guard::audit::parse_bound(s).map_err(|_| {
+            ApiError::invalid(
+                name,
+                format!("`{name}` must be RFC 3339 or YYYY-MM-DD, not `{s}`"),
+            )
+        })
+    })
+    .transpose()
+}
+
+/// Totals as JSON, money as exact decimal strings.
+pub fn totals_json(t: &UsageTotals) -> Value {
+    let savings = t.savings();
+    let savings_usd = if savings < 0 {
+        format!(
+            "-{}",
+            format_usd(u64::try_from(-savings).unwrap_or(u64::MAX))
+        )
+    } else {
+        format_usd(u64::try_from(savings).unwrap_or(u64::MAX))
+    };
+    json!({
+        "requests": t.requests,
+        "local_requests": t.local_requests,
+        "cloud_requests": t.cloud_requests,
+        "prompt_tokens": t.prompt_tokens,
+        "completion_tokens": t.completion_tokens,
+        "cost_usd": format_usd(t.cost),
+        "counterfactual_cost_usd": format_usd(t.counterfactual_cost),
+        "savings_usd": savings_usd,
+        "savings_percent": t.savings_percent(),
+    })
+}
+
+async fn run(state: &AppState, params: UsageParams) -> Result<Value, ApiError> {
+    let store = state.ledger().ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::NotFound,
+            "the ledger is off (`[ledger] enabled = false`) or still opening",
+        )
+    })?;
+    let group_by = params
+        .group_by
+        .as_deref()
+        .map(|g| {
+            GroupBy::parse(g).ok_or_else(|| {
+                ApiError::invalid(
+                    "group_by",
+                    format!("`group_by` must be tenant, key, route or model, not `{g}`"),
+                )
+            })
+        })
+        .transpose()?;
+    let q = UsageQuery {
+        from_ms: bound("from", params.from.as_deref())?,
+        to_ms: bound("to", params.to.as_deref())?,
+        group_by,
+    };
+    let report = tokio::task::spawn_blocking(move || store.usage(&q))
+        .await
+        .map_err(|e| ApiError::internal(format!("the ledger query failed: {e}")))?
+        .map_err(|e| ApiError::internal(format!("the ledger query failed: {e}")))?;
+    let groups: Vec<Value> = report
+        .groups
+        .iter()
+        .map(|(key, t)| {
+            let mut v = totals_json(t);
+            v["key"] = json!(key);
+            v
+        })
+        .collect();
+    Ok(json!({
+        "object": "usage",
+        "from": params.from,
+        "to": params.to,
+        "group_by": params.group_by,
+        "baseline_model": state.ledger_settings().baseline_model,
+        "totals": totals_json(&report.totals),
+        "groups": groups,
+    }))
+}
+
+pub async fn usage(
+    State(state): State<AppState>,
+    params: Result<Query<UsageParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let params = match params {
+        Ok(Query(p)) => p,
+        Err(e) => {
+            return HttpError(ApiError::invalid("query", e.body_text())).into_response();
+        }
+    };
+    match run(&state, params).await {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => HttpError(e).into_response(),
+    }
+}
