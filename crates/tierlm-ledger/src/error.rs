@@ -69,4 +69,16 @@ pub enum LedgerError {
     /// A backend this build does not have yet (PostgreSQL).
     #[error("ledger: {0}")]
     Unsupported(String),
+
+    /// A virtual key's settings the store refuses (an empty tenant, a budget above
+    /// `i64::MAX` pico-dollars, a model name with a comma, …).
+    #[error("ledger: invalid key: {0}")]
+    InvalidKey(String),
+
+    /// The system's random source (`/dev/urandom`) could not be read.
+    #[error("ledger: cannot read random bytes from {path}: {source}")]
+    Random {
+        path: &'static str,
+        source: std::io::Error,
+    },
 }

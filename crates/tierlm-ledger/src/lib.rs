@@ -7,8 +7,12 @@
 //! synchronous [`LedgerStore`] trait; [`SqliteLedger`] is the backend today, and the
 //! SQL in [`sql`] is kept portable so a PostgreSQL backend can follow behind the same
 //! trait and pass the same [`suite`] (feature `test-suite`).
+//!
+//! The same database holds the gateway's virtual keys ([`KeyStore`], see [`keys`]);
+//! [`open_store`] opens one connection serving both traits ([`Store`]).
 
 mod error;
+pub mod keys;
 mod money;
 pub mod sql;
 mod sqlite;
@@ -21,13 +25,41 @@ pub mod suite;
 #[cfg(test)]
 mod tests;
 
-use std::path::Path;
+#[cfg(test)]
+mod keys_tests;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use error::{BoxError, LedgerError};
+pub use keys::{BudgetPeriod, KeyRecord, KeyStore, NewKey};
 pub use money::{format_usd, PicoUsd, PICO_PER_USD};
 pub use sqlite::SqliteLedger;
 pub use store::LedgerStore;
 pub use usage::{GroupBy, Row, UsageQuery, UsageReport, UsageTotals};
+
+/// A store of both ledger rows and virtual keys: what the gateway holds, one
+/// connection for both. Every type with both traits is one.
+///
+/// The `into_*` methods turn a shared `Arc<dyn Store>` into the narrower trait
+/// objects for code that needs only one side (trait upcasting needs Rust 1.86, newer
+/// than the workspace's `rust-version`).
+pub trait Store: LedgerStore + KeyStore {
+    /// This store as a ledger only.
+    fn into_ledger_store(self: Arc<Self>) -> Arc<dyn LedgerStore>;
+    /// This store as a key store only.
+    fn into_key_store(self: Arc<Self>) -> Arc<dyn KeyStore>;
+}
+
+impl<T: LedgerStore + KeyStore + 'static> Store for T {
+    fn into_ledger_store(self: Arc<Self>) -> Arc<dyn LedgerStore> {
+        self
+    }
+
+    fn into_key_store(self: Arc<Self>) -> Arc<dyn KeyStore> {
+        self
+    }
+}
 
 /// Opens the ledger a database URL names:
 ///
@@ -36,6 +68,33 @@ pub use usage::{GroupBy, Row, UsageQuery, UsageReport, UsageTotals};
 /// - `sqlite::memory:`, `sqlite://:memory:` or `:memory:` → an in-memory ledger;
 /// - `postgres://…` / `postgresql://…` → [`LedgerError::Unsupported`] for now.
 pub fn open(database_url: &str) -> Result<Box<dyn LedgerStore>, LedgerError> {
+    Ok(Box::new(open_sqlite(database_url)?))
+}
+
+/// Opens the store a database URL names, rows and keys in one connection; URLs as
+/// for [`open`]. Share it with `Arc::from(open_store(url)?)`.
+pub fn open_store(database_url: &str) -> Result<Box<dyn Store>, LedgerError> {
+    Ok(Box::new(open_sqlite(database_url)?))
+}
+
+/// The file a database URL names, `None` for an in-memory database; the URL is
+/// checked as [`open`] checks it, but nothing is opened or created.
+pub fn database_file(database_url: &str) -> Result<Option<PathBuf>, LedgerError> {
+    let path = sqlite_path(database_url)?;
+    Ok((path != ":memory:").then(|| PathBuf::from(path)))
+}
+
+/// The SQLite database a URL names, opened (see [`open`]).
+fn open_sqlite(database_url: &str) -> Result<SqliteLedger, LedgerError> {
+    let path = sqlite_path(database_url)?;
+    if path == ":memory:" {
+        return SqliteLedger::open_in_memory();
+    }
+    SqliteLedger::open(Path::new(path))
+}
+
+/// The SQLite path of a database URL (`:memory:` for an in-memory one).
+fn sqlite_path(database_url: &str) -> Result<&str, LedgerError> {
     let url = database_url.trim();
     let invalid = |reason: &str| LedgerError::InvalidUrl {
         url: redact(url),
@@ -81,10 +140,7 @@ pub fn open(database_url: &str) -> Result<Box<dyn LedgerStore>, LedgerError> {
         // A plain path (possibly with a colon in it).
         _ => url,
     };
-    if path == ":memory:" {
-        return Ok(Box::new(SqliteLedger::open_in_memory()?));
-    }
-    Ok(Box::new(SqliteLedger::open(Path::new(path))?))
+    Ok(path)
 }
 
 /// The URL without the password of any `user:password@` part, and without its query

@@ -22,7 +22,8 @@ pub const CURRENT_VERSION: &str = "SELECT COALESCE(MAX(version), 0) FROM schema_
 ///
 /// There is no surrogate key: `request_id` may repeat (clients may send their own
 /// `x-request-id`), and auto-increment syntax is not portable.
-pub const MIGRATIONS: &[&str] = &["\
+pub const MIGRATIONS: &[&str] = &[
+    "\
 CREATE TABLE requests (
     request_id          TEXT    NOT NULL,
     time_ms             BIGINT  NOT NULL,
@@ -45,7 +46,33 @@ CREATE TABLE requests (
 CREATE INDEX requests_time ON requests (time_ms);
 CREATE INDEX requests_tenant_time ON requests (tenant, time_ms);
 CREATE INDEX requests_key_time ON requests (key_id, time_ms);
-"];
+",
+    "\
+CREATE TABLE api_keys (
+    key_id        TEXT    NOT NULL PRIMARY KEY,
+    prefix        TEXT    NOT NULL,
+    salt          TEXT    NOT NULL,
+    hash          TEXT    NOT NULL,
+    tenant        TEXT    NOT NULL,
+    name          TEXT,
+    created_ms    BIGINT  NOT NULL,
+    revoked_ms    BIGINT,
+    budget        BIGINT  CHECK (budget >= 0),
+    budget_period TEXT    NOT NULL DEFAULT 'month'
+                          CHECK (budget_period IN ('day', 'week', 'month', 'total')),
+    rpm           BIGINT  CHECK (rpm >= 0),
+    tpm           BIGINT  CHECK (tpm >= 0),
+    models        TEXT
+);
+CREATE INDEX api_keys_prefix ON api_keys (prefix);
+CREATE INDEX api_keys_tenant ON api_keys (tenant);
+",
+];
+
+// Migration 2, `api_keys`: one row per virtual key. `prefix` is the first 8 characters
+// of the secret after `tk-`, kept in clear to find candidates; `salt` (16 random bytes)
+// and `hash` (`sha256(salt || secret)`) are lowercase hex. `budget` is pico-dollars
+// per `budget_period`; `models` a comma-separated allow-list. NULL means no limit.
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -160,6 +187,80 @@ pub fn usage_sql(q: &UsageQuery, p: Placeholders) -> (String, Vec<i64>) {
 /// Counts every row.
 pub const COUNT_SQL: &str = "SELECT COUNT(*) FROM requests";
 
+/// The columns of `api_keys` as bound by [`key_insert_sql`].
+pub const KEY_INSERT_COLUMNS: [&str; 13] = [
+    "key_id",
+    "prefix",
+    "salt",
+    "hash",
+    "tenant",
+    "name",
+    "created_ms",
+    "revoked_ms",
+    "budget",
+    "budget_period",
+    "rpm",
+    "tpm",
+    "models",
+];
+
+/// The public columns of `api_keys`, in the order [`key_select_sql`] and
+/// [`key_candidates_sql`] return them (the latter then adds `salt, hash`).
+pub const KEY_RECORD_COLUMNS: &str = "key_id, tenant, name, created_ms, revoked_ms, budget, \
+     budget_period, rpm, tpm, models";
+
+/// `INSERT INTO api_keys (…) VALUES (…)` binding [`KEY_INSERT_COLUMNS`] in order.
+pub fn key_insert_sql(p: Placeholders) -> String {
+    format!(
+        "INSERT INTO api_keys ({}) VALUES ({})",
+        KEY_INSERT_COLUMNS.join(", "),
+        p.list(KEY_INSERT_COLUMNS.len())
+    )
+}
+
+/// The unrevoked keys whose `prefix` is parameter 1: [`KEY_RECORD_COLUMNS`], `salt`,
+/// `hash`.
+pub fn key_candidates_sql(p: Placeholders) -> String {
+    format!(
+        "SELECT {KEY_RECORD_COLUMNS}, salt, hash FROM api_keys \
+         WHERE prefix = {} AND revoked_ms IS NULL",
+        p.nth(1)
+    )
+}
+
+/// Every key ([`KEY_RECORD_COLUMNS`]), or with `by_tenant` those whose tenant is
+/// parameter 1; oldest first.
+pub fn key_select_sql(p: Placeholders, by_tenant: bool) -> String {
+    let filter = if by_tenant {
+        format!(" WHERE tenant = {}", p.nth(1))
+    } else {
+        String::new()
+    };
+    format!("SELECT {KEY_RECORD_COLUMNS} FROM api_keys{filter} ORDER BY created_ms, key_id")
+}
+
+/// Sets `revoked_ms` (parameter 2) on key parameter 1 unless it is already revoked.
+pub fn key_revoke_sql(p: Placeholders) -> String {
+    format!(
+        "UPDATE api_keys SET revoked_ms = {} WHERE key_id = {} AND revoked_ms IS NULL",
+        p.nth(2),
+        p.nth(1)
+    )
+}
+
+/// The `BIGINT` sum of `cost` over the requests of key parameter 1, with `since` only
+/// those at or after parameter 2 (unix ms).
+pub fn key_spent_sql(p: Placeholders, since: bool) -> String {
+    let mut sql = format!(
+        "SELECT CAST(COALESCE(SUM(cost), 0) AS BIGINT) FROM requests WHERE key_id = {}",
+        p.nth(1)
+    );
+    if since {
+        sql.push_str(&format!(" AND time_ms >= {}", p.nth(2)));
+    }
+    sql
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,6 +271,23 @@ mod tests {
         let s = insert_sql(Placeholders::QuestionNumbered);
         assert!(s.ends_with("?16, ?17)"), "{s}");
         assert!(insert_sql(Placeholders::Dollar).ends_with("$16, $17)"));
+    }
+
+    #[test]
+    fn key_sql_placeholders() {
+        let s = key_insert_sql(Placeholders::Dollar);
+        assert!(
+            s.starts_with("INSERT INTO api_keys (key_id, prefix,"),
+            "{s}"
+        );
+        assert!(s.ends_with("$12, $13)"), "{s}");
+        assert!(key_candidates_sql(Placeholders::Dollar).contains("prefix = $1"));
+        assert!(!key_select_sql(Placeholders::Dollar, false).contains("WHERE"));
+        assert!(key_select_sql(Placeholders::Dollar, true).contains("tenant = $1"));
+        assert!(key_revoke_sql(Placeholders::QuestionNumbered)
+            .contains("revoked_ms = ?2 WHERE key_id = ?1"));
+        assert!(!key_spent_sql(Placeholders::Dollar, false).contains("time_ms"));
+        assert!(key_spent_sql(Placeholders::Dollar, true).ends_with("time_ms >= $2"));
     }
 
     #[test]

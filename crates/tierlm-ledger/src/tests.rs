@@ -169,7 +169,10 @@ fn migrations_are_idempotent_on_reopen() {
     }
     let first = migrations_table(&path);
     assert_eq!(first.len(), crate::sql::MIGRATIONS.len());
-    assert_eq!(first.iter().map(|(v, _)| *v).collect::<Vec<_>>(), vec![1]);
+    assert_eq!(
+        first.iter().map(|(v, _)| *v).collect::<Vec<_>>(),
+        (1..=crate::sql::SCHEMA_VERSION).collect::<Vec<_>>()
+    );
     for _ in 0..3 {
         let ledger = SqliteLedger::open(&path).unwrap();
         assert_eq!(ledger.count().unwrap(), 1, "rows survive a reopen");
