@@ -52,6 +52,14 @@ pub enum ErrorCode {
     ProviderRateLimited,
     /// A configured policy (routing rule, data policy) refuses this request.
     PolicyRefused,
+    /// No virtual key, or an unknown or revoked one.
+    InvalidApiKey,
+    /// The key may not use this model.
+    ModelNotAllowed,
+    /// The key's requests- or tokens-per-minute limit is reached.
+    RateLimited,
+    /// The key's budget for the period is spent.
+    BudgetExceeded,
 }
 
 impl ErrorCode {
@@ -78,6 +86,10 @@ impl ErrorCode {
             ErrorCode::ProviderTimeout => "provider_timeout",
             ErrorCode::ProviderRateLimited => "provider_rate_limited",
             ErrorCode::PolicyRefused => "refused_by_policy",
+            ErrorCode::InvalidApiKey => "invalid_api_key",
+            ErrorCode::ModelNotAllowed => "model_not_allowed",
+            ErrorCode::RateLimited => "rate_limit_exceeded",
+            ErrorCode::BudgetExceeded => "budget_exceeded",
         }
     }
 
@@ -102,7 +114,10 @@ impl ErrorCode {
             ErrorCode::ProviderUnavailable => "service_unavailable_error",
             ErrorCode::NotReady => "service_unavailable_error",
             ErrorCode::Internal => "server_error",
-            ErrorCode::PolicyRefused => "permission_error",
+            ErrorCode::PolicyRefused | ErrorCode::ModelNotAllowed => "permission_error",
+            ErrorCode::InvalidApiKey => "invalid_request_error",
+            ErrorCode::RateLimited => "rate_limit_error",
+            ErrorCode::BudgetExceeded => "insufficient_quota",
         }
     }
 
@@ -124,7 +139,9 @@ impl ErrorCode {
             ErrorCode::ProviderAuth | ErrorCode::ProviderError => 502,
             ErrorCode::NotReady | ErrorCode::ProviderUnavailable => 503,
             ErrorCode::ProviderTimeout => 504,
-            ErrorCode::PolicyRefused => 403,
+            ErrorCode::PolicyRefused | ErrorCode::ModelNotAllowed => 403,
+            ErrorCode::InvalidApiKey => 401,
+            ErrorCode::RateLimited | ErrorCode::BudgetExceeded => 429,
         }
     }
 }
@@ -252,6 +269,10 @@ mod tests {
             ProviderTimeout,
             ProviderRateLimited,
             PolicyRefused,
+            InvalidApiKey,
+            ModelNotAllowed,
+            RateLimited,
+            BudgetExceeded,
         ] {
             assert!((400..600).contains(&code.http_status()), "{code:?}");
             assert!(!code.as_str().is_empty());

@@ -29,7 +29,19 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .route("/v1/usage", get(crate::usage::usage))
+        .route(
+            "/admin/keys",
+            get(crate::admin::list).post(crate::admin::create),
+        )
+        .route(
+            "/admin/keys/{id}",
+            axum::routing::delete(crate::admin::revoke),
+        )
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::layer,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             crate::ledger::layer,

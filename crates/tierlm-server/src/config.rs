@@ -53,6 +53,24 @@ pub struct UninitializedConfig {
     pub guard: Option<tierlm_guard::policy::GuardConfig>,
     #[serde(default)]
     pub ledger: Option<UninitializedLedger>,
+    #[serde(default)]
+    pub auth: Option<UninitializedAuth>,
+}
+
+/// `[auth]`: virtual keys.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UninitializedAuth {
+    pub require_keys: Option<bool>,
+    /// `env::NAME`: the key for `/admin/keys`.
+    pub admin_key: Option<String>,
+}
+
+/// Validated `[auth]`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AuthSettings {
+    pub require_keys: bool,
+    pub admin_key: Option<tierlm_providers::Secret>,
 }
 
 /// `[ledger]`: where request rows go and how they are priced.
@@ -160,6 +178,7 @@ pub struct Config {
     pub guard: Option<tierlm_guard::policy::GuardConfig>,
     /// `None` when `[ledger] enabled = false`.
     pub ledger: Option<crate::ledger::LedgerSettings>,
+    pub auth: AuthSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -354,10 +373,12 @@ impl UninitializedConfig {
             check_router(r, &models, embeddings.as_ref(), &cloud)?;
         }
         let ledger = ledger_settings(self.ledger.unwrap_or_default(), &cloud)?;
+        let auth = auth_settings(self.auth.unwrap_or_default(), ledger.is_some())?;
         Ok(Config {
             router: self.router,
             guard: self.guard,
             ledger,
+            auth,
             cloud,
             host,
             port: o.port.or(self.server.port).unwrap_or(DEFAULT_PORT),
@@ -366,6 +387,38 @@ impl UninitializedConfig {
             embeddings,
         })
     }
+}
+
+fn auth_settings(a: UninitializedAuth, ledger: bool) -> Result<AuthSettings, ConfigError> {
+    let require_keys = a.require_keys.unwrap_or(false);
+    if (require_keys || a.admin_key.is_some()) && !ledger {
+        return Err(ConfigError::Invalid(
+            "auth: virtual keys live in the ledger database; do not set `[ledger] enabled = false`"
+                .into(),
+        ));
+    }
+    let admin_key = match a.admin_key {
+        None => None,
+        Some(r) => {
+            let var = r.strip_prefix("env::").ok_or_else(|| {
+                ConfigError::Invalid(
+                    "auth.admin_key must reference an environment variable (`env::NAME`); inline keys are not allowed".into(),
+                )
+            })?;
+            match std::env::var(var) {
+                Ok(v) if !v.is_empty() => Some(tierlm_providers::Secret::new(v)),
+                _ => {
+                    return Err(ConfigError::Invalid(format!(
+                        "auth.admin_key: environment variable `{var}` is not set"
+                    )))
+                }
+            }
+        }
+    };
+    Ok(AuthSettings {
+        require_keys,
+        admin_key,
+    })
 }
 
 fn ledger_settings(

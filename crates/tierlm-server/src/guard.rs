@@ -120,9 +120,10 @@ pub fn screen(
         None
     });
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let who = crate::auth::caller();
     let caller = Caller {
-        tenant: None,
-        key: None,
+        tenant: who.as_ref().map(|c| c.key.tenant.as_str()),
+        key: who.as_ref().map(|c| c.key.key_id.as_str()),
         model: &req.model,
     };
     let ins = guard.inspect(&refs, &caller);

@@ -24,7 +24,7 @@ use axum::http::{HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use futures::{Stream, StreamExt};
-use tierlm_ledger::{LedgerStore, Row};
+use tierlm_ledger::{Row, Store};
 use tierlm_providers::pricing::Price;
 
 use crate::state::AppState;
@@ -39,6 +39,10 @@ struct Tally {
     prompt_tokens: u32,
     completion_tokens: u32,
     first_token_ms: Option<u32>,
+    tenant: Option<String>,
+    key_id: Option<String>,
+    /// A budget reservation to give back once the row is committed.
+    reservation: Option<(String, u64)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -76,6 +80,22 @@ pub fn note_upstream(provider: &str, upstream_model: &str) {
     with_tally(|t| {
         t.provider = Some(provider.to_string());
         t.upstream_model = Some(upstream_model.to_string());
+    });
+}
+
+/// The authenticated caller.
+pub fn note_caller(tenant: &str, key_id: &str) {
+    with_tally(|t| {
+        t.tenant = Some(tenant.to_string());
+        t.key_id = Some(key_id.to_string());
+    });
+}
+
+/// A budget reservation made for this request.
+pub fn note_reservation(key_id: &str, amount: u64) {
+    with_tally(|t| {
+        let prev = t.reservation.take().map_or(0, |(_, a)| a);
+        t.reservation = Some((key_id.to_string(), prev + amount));
     });
 }
 
@@ -160,7 +180,7 @@ impl<S: Stream + Unpin> Stream for TicketStream<S> {
 
 struct Pending {
     state: AppState,
-    store: Arc<dyn LedgerStore>,
+    store: Arc<dyn Store>,
     ticket: Ticket,
     endpoint: String,
     request_id: String,
@@ -199,8 +219,8 @@ impl Pending {
         Row {
             request_id: self.request_id.clone(),
             time_ms: self.time_ms,
-            tenant: None,
-            key_id: None,
+            tenant: t.tenant,
+            key_id: t.key_id,
             endpoint: self.endpoint.clone(),
             route,
             reason: header(&self.headers, "x-tierlm-reason"),
@@ -219,8 +239,25 @@ impl Pending {
 
     async fn write(self) {
         let row = self.row();
+        let tokens = u64::from(row.prompt_tokens) + u64::from(row.completion_tokens);
+        let key_id = row.key_id.clone();
         let store = Arc::clone(&self.store);
         let result = tokio::task::spawn_blocking(move || store.insert(&row)).await;
+        // The actual cost is in the ledger (or the write failed): either way the
+        // reservation is given back, and the tokens count against the minute's limit.
+        let keys = self.state.keys();
+        if let Some(k) = &key_id {
+            keys.add_tokens(k, tokens);
+        }
+        let reservation = self
+            .ticket
+            .0
+            .lock()
+            .ok()
+            .and_then(|t| t.reservation.clone());
+        if let Some((k, amount)) = reservation {
+            keys.release(&k, amount);
+        }
         match result {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "ledger: cannot record the request"),

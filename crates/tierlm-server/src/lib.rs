@@ -4,8 +4,10 @@
 //! the configured models off the async runtime, flips `/ready`, and shuts down
 //! gracefully on SIGINT/SIGTERM, letting in-flight requests finish.
 
+pub mod admin;
 pub mod app;
 pub mod assemble;
+pub mod auth;
 pub mod cloud_config;
 pub mod config;
 pub mod error;
@@ -61,7 +63,8 @@ pub fn load_models(state: &AppState) -> Result<Registry, String> {
         registry.guard = Some(std::sync::Arc::new(guard));
     }
     if let Some(l) = &cfg.ledger {
-        let store = tierlm_ledger::open(&l.database_url).map_err(|e| format!("ledger: {e}"))?;
+        let store =
+            tierlm_ledger::open_store(&l.database_url).map_err(|e| format!("ledger: {e}"))?;
         tracing::info!(baseline = %l.baseline_model, "ledger open");
         registry.ledger = Some(std::sync::Arc::from(store));
     }

@@ -12,7 +12,7 @@ use tierlm_api::{ApiError, ErrorCode};
 use tierlm_engine::{EmbeddingModel, EngineMetrics, LocalModel};
 use tierlm_guard::audit::AuditLog;
 use tierlm_guard::policy::Guard;
-use tierlm_ledger::LedgerStore;
+use tierlm_ledger::Store;
 use tierlm_providers::CloudModel;
 use tierlm_router::Router;
 
@@ -32,8 +32,8 @@ pub struct Registry {
     pub guard: Option<Arc<Guard>>,
     /// The egress audit chain (on whenever cloud models are configured).
     pub audit: Option<Arc<AuditLog>>,
-    /// One row per inference request.
-    pub ledger: Option<Arc<dyn LedgerStore>>,
+    /// One row per inference request, and the virtual keys.
+    pub ledger: Option<Arc<dyn Store>>,
 }
 
 struct Inner {
@@ -43,6 +43,7 @@ struct Inner {
     load_error: RwLock<Option<String>>,
     metrics: ServerMetrics,
     engine_metrics: Arc<EngineMetrics>,
+    keys: crate::auth::KeyState,
 }
 
 #[derive(Clone)]
@@ -60,6 +61,7 @@ impl AppState {
                 load_error: RwLock::new(None),
                 metrics: ServerMetrics::default(),
                 engine_metrics: Arc::new(EngineMetrics::default()),
+                keys: crate::auth::KeyState::default(),
             }),
         }
     }
@@ -74,6 +76,11 @@ impl AppState {
 
     pub fn metrics(&self) -> &ServerMetrics {
         &self.inner.metrics
+    }
+
+    /// Per-key limits, reservations and the key cache.
+    pub fn keys(&self) -> &crate::auth::KeyState {
+        &self.inner.keys
     }
 
     pub fn engine_metrics(&self) -> &Arc<EngineMetrics> {
@@ -173,7 +180,7 @@ impl AppState {
         self.registry().audit.clone()
     }
 
-    pub fn ledger(&self) -> Option<Arc<dyn LedgerStore>> {
+    pub fn ledger(&self) -> Option<Arc<dyn Store>> {
         self.registry().ledger.clone()
     }
 

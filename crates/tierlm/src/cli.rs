@@ -50,6 +50,73 @@ pub enum Command {
     /// Spend, local vs cloud, what all-frontier would have cost, and the savings, from
     /// the ledger.
     Report(ReportArgs),
+    /// Create, list or revoke virtual keys (kept in the ledger database).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key: its secret goes to standard output, once (it is not stored), and
+    /// its id and settings to standard error.
+    Create(KeyCreateArgs),
+    /// List keys, revoked ones included (never their secrets).
+    List {
+        #[command(flatten)]
+        db: KeysDatabaseArgs,
+        /// Only this tenant's keys.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key by its id (`key_…`); it is refused from then on.
+    Revoke {
+        #[command(flatten)]
+        db: KeysDatabaseArgs,
+        /// The key's id, as `keys create` and `keys list` show it.
+        key_id: String,
+    },
+}
+
+/// Which database holds the keys: `--database`, else the configuration's
+/// `[ledger] database_url`, else `sqlite://data/tierlm.db`.
+#[derive(Debug, Args, Clone)]
+pub struct KeysDatabaseArgs {
+    /// The gateway configuration (its `[ledger]` names the database).
+    #[arg(long, env = "TIERLM_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Use this database instead (`sqlite://PATH`).
+    #[arg(long)]
+    pub database: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct KeyCreateArgs {
+    #[command(flatten)]
+    pub db: KeysDatabaseArgs,
+    /// The tenant the key's requests are billed to.
+    #[arg(long)]
+    pub tenant: String,
+    /// A label for people.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Most the key may spend per --period, in USD (an exact decimal, e.g. 12.50).
+    #[arg(long, value_name = "USD")]
+    pub budget_usd: Option<String>,
+    /// The budget's period (UTC calendar day, week from Monday, month, or ever).
+    #[arg(long, default_value = "month", value_parser = ["day", "week", "month", "total"])]
+    pub period: String,
+    /// Requests per minute.
+    #[arg(long)]
+    pub rpm: Option<u32>,
+    /// Tokens per minute.
+    #[arg(long)]
+    pub tpm: Option<u32>,
+    /// The only models the key may use, comma-separated (default: all).
+    #[arg(long, value_name = "MODEL,…")]
+    pub models: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,6 +4,7 @@ mod audit;
 mod bench;
 mod cli;
 mod eval;
+mod keys;
 mod pull;
 mod report;
 
@@ -12,7 +13,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tierlm_server::config::{self, Overrides, UninitializedConfig};
 
-use cli::{AuditCommand, Cli, Command, ModelsCommand, ServeArgs};
+use cli::{AuditCommand, Cli, Command, KeysCommand, ModelsCommand, ServeArgs};
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TIERLM_LOG")
@@ -148,6 +149,11 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::eval(args),
         Command::Audit(AuditCommand::Verify { file }) => audit::verify(&file),
         Command::Report(args) => report::report(&args),
+        Command::Keys(KeysCommand::Create(args)) => keys::create(&args),
+        Command::Keys(KeysCommand::List { db, tenant, json }) => {
+            keys::list(&db, tenant.as_deref(), json)
+        }
+        Command::Keys(KeysCommand::Revoke { db, key_id }) => keys::revoke(&db, &key_id),
         Command::Audit(AuditCommand::Export {
             file,
             from,

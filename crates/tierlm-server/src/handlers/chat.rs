@@ -54,6 +54,7 @@ async fn start(
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
+    crate::auth::check_model(&req.model)?;
     let screened = crate::guard::screen(state, &req, headers)?;
     if let Some(router) = state.router_for(&req.model) {
         return super::routed::serve(state, router, req, headers, &screened, started).await;

@@ -52,6 +52,8 @@ pub async fn serve(
 ) -> Result<Response, ApiError> {
     let (stream, include_usage) = stream_options(req.stream, req.stream_options.as_ref())?;
     let (outgoing, map) = screened.for_cloud(&req);
+    let first_upstream = cloud.targets.first().map(|t| t.model.clone());
+    crate::auth::reserve(state, &outgoing, first_upstream.as_deref()).await?;
     let notes = EgressNotes::default();
     let result = if stream {
         let r = stream_cloud(

@@ -90,6 +90,9 @@ pub async fn completions(
 ) -> Response {
     let started = Instant::now();
     crate::ledger::note_requested(&req.model);
+    if let Err(e) = crate::auth::check_model(&req.model) {
+        return crate::error::HttpError(e).into_response();
+    }
     match start(&state, &req, started).await {
         Ok(r) => r,
         Err(e) => {

@@ -73,6 +73,7 @@ fn inputs(input: EmbeddingInput, max: usize) -> Result<Vec<EmbedInput>, ApiError
 }
 
 async fn embed(state: &AppState, req: EmbeddingRequest) -> Result<EmbeddingResponse, ApiError> {
+    crate::auth::check_model(&req.model)?;
     let model = state.embedding_model(&req.model)?;
     if let Some(d) = req.dimensions {
         if d as usize != model.dims() {

@@ -109,6 +109,11 @@ pub async fn serve(
     if screened.action == Action::LocalOnly {
         ctx.sensitivity = Sensitivity::LocalOnly;
     }
+    if let Some(c) = crate::auth::caller() {
+        ctx.tenant = Some(c.key.tenant.clone());
+        ctx.key = Some(c.key.key_id.clone());
+        ctx.over_budget = c.over_budget;
+    }
     stream_options(req.stream, req.stream_options.as_ref())?;
     let r = Arc::clone(&router);
     let (req, decision) = tokio::task::spawn_blocking(move || {
@@ -119,6 +124,9 @@ pub async fn serve(
     .map_err(|e| ApiError::internal(format!("the router failed: {e}")))?;
     let mut why = Explanation::new(&decision);
     let result = match decision.route {
+        Route::Refuse if decision.reason == "over_budget_refused" => {
+            Err(crate::auth::over_budget_error())
+        }
         Route::Refuse => Err(ApiError::new(
             ErrorCode::PolicyRefused,
             format!(
