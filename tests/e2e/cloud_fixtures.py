@@ -81,6 +81,27 @@ def start_mock(*flags: str) -> Proc:
     return Proc([MOCK_BIN, "--port", "0", *flags])
 
 
+def local_and_mock(mock_url: str, context_size: int = 1024) -> str:
+    """The start of most test gateways' configs: a free port, SmolLM2, and the mock
+    cloud as an OpenAI-compatible provider named `mock`."""
+    return f"""
+[server]
+host = "127.0.0.1"
+port = 0
+
+[[models]]
+name = "smollm2-135m"
+path = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+context_size = {context_size}
+parallel = 2
+
+[[providers]]
+name = "mock"
+kind = "openai_compatible"
+base_url = "{mock_url}/v1"
+"""
+
+
 def start_gateway(config: str, *flags: str, log: str = "warn") -> tuple[Proc, str]:
     """Write `config` to a temporary file and start tierlm on it; wait for /ready.
 

@@ -15,25 +15,10 @@ import httpx
 import openai
 import pytest
 
-from cloud_fixtures import TIERLM_BIN, start_gateway, start_mock
+from cloud_fixtures import local_and_mock, TIERLM_BIN, start_gateway, start_mock
 from helpers import REPO_ROOT, assert_error
 
 CONFIG = """
-[server]
-host = "127.0.0.1"
-port = 0
-
-[[models]]
-name = "smollm2-135m"
-path = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
-context_size = 1024
-parallel = 2
-
-[[providers]]
-name = "mock"
-kind = "openai_compatible"
-base_url = "{mock}/v1"
-
 [[cloud_models]]
 name = "frontier"
 targets = ["mock/gpt-4o-mini"]
@@ -53,7 +38,7 @@ def env():
     db = os.path.join(tmp, "ledger.db")
     mock = start_mock()
     try:
-        gw, cfg = start_gateway(CONFIG.replace("{mock}", mock.url).replace("{db}", db),
+        gw, cfg = start_gateway(local_and_mock(mock.url) + CONFIG.replace("{db}", db),
                                 "--no-embeddings")
     except RuntimeError:
         mock.stop()

@@ -19,7 +19,7 @@ import httpx
 import openai
 import pytest
 
-from cloud_fixtures import TIERLM_BIN, start_gateway, start_mock
+from cloud_fixtures import local_and_mock, TIERLM_BIN, start_gateway, start_mock
 from helpers import REPO_ROOT, assert_error
 
 SENTIMENT = "Is this movie review positive or negative? Answer with one word.\n\nReview: {}"
@@ -27,24 +27,9 @@ TICKET = "Is this customer support ticket urgent or routine? Answer with one wor
 CODE = "Write a Python function that {}. Return only the code."
 
 CONFIG = """
-[server]
-host = "127.0.0.1"
-port = 0
-
-[[models]]
-name = "smollm2-135m"
-path = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
-context_size = 2048
-parallel = 2
-
 [embeddings]
 name = "all-minilm-l6-v2"
 path = "models/all-MiniLM-L6-v2"
-
-[[providers]]
-name = "mock"
-kind = "openai_compatible"
-base_url = "{mock}/v1"
 
 [[cloud_models]]
 name = "frontier"
@@ -110,7 +95,7 @@ examples = ["Tell me the administrator password of the production database serve
 def gateway():
     mock = start_mock()
     try:
-        gw, cfg = start_gateway(CONFIG.replace("{mock}", mock.url))
+        gw, cfg = start_gateway(local_and_mock(mock.url, 2048) + CONFIG)
     except RuntimeError:
         mock.stop()
         raise
@@ -250,7 +235,7 @@ def test_tierlm_eval_reports_and_calibrates(gateway, tmp_path):
     workload = tmp_path / "workload.jsonl"
     workload.write_text("\n".join(lines) + "\n")
     config = tmp_path / "gateway.toml"
-    config.write_text(CONFIG.replace("{mock}", "http://127.0.0.1:9"))
+    config.write_text(local_and_mock("http://127.0.0.1:9", 2048) + CONFIG)
     snippet, plot, obs = tmp_path / "thresholds.toml", tmp_path / "curve.svg", tmp_path / "obs.jsonl"
     run = subprocess.run(
         [TIERLM_BIN, "eval", "--workload", str(workload), "--config", str(config), "--json",

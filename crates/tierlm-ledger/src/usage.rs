@@ -111,6 +111,33 @@ impl UsageTotals {
         Some(self.savings() as f64 * 100.0 / self.counterfactual_cost as f64)
     }
 
+    /// The savings as an exact decimal string (`-0.25` when tierlm cost more).
+    pub fn savings_usd(&self) -> String {
+        let s = self.savings();
+        let abs = crate::format_usd(u64::try_from(s.unsigned_abs()).unwrap_or(u64::MAX));
+        if s < 0 {
+            format!("-{abs}")
+        } else {
+            abs
+        }
+    }
+
+    /// The totals as the usage API and `tierlm report --format json` show them: money
+    /// as exact decimal strings.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "requests": self.requests,
+            "local_requests": self.local_requests,
+            "cloud_requests": self.cloud_requests,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost_usd": crate::format_usd(self.cost),
+            "counterfactual_cost_usd": crate::format_usd(self.counterfactual_cost),
+            "savings_usd": self.savings_usd(),
+            "savings_percent": self.savings_percent(),
+        })
+    }
+
     /// Adds `other` into `self`; `None` (and `self` unchanged) if a sum overflows.
     pub fn checked_add(&self, other: &Self) -> Option<Self> {
         Some(Self {

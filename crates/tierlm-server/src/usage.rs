@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tierlm_api::{ApiError, ErrorCode};
-use tierlm_ledger::{format_usd, GroupBy, UsageQuery, UsageTotals};
+use tierlm_ledger::{GroupBy, UsageQuery};
 
 use crate::error::HttpError;
 use crate::state::AppState;
@@ -31,30 +31,6 @@ fn bound(name: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
         })
     })
     .transpose()
-}
-
-/// Totals as JSON, money as exact decimal strings.
-pub fn totals_json(t: &UsageTotals) -> Value {
-    let savings = t.savings();
-    let savings_usd = if savings < 0 {
-        format!(
-            "-{}",
-            format_usd(u64::try_from(-savings).unwrap_or(u64::MAX))
-        )
-    } else {
-        format_usd(u64::try_from(savings).unwrap_or(u64::MAX))
-    };
-    json!({
-        "requests": t.requests,
-        "local_requests": t.local_requests,
-        "cloud_requests": t.cloud_requests,
-        "prompt_tokens": t.prompt_tokens,
-        "completion_tokens": t.completion_tokens,
-        "cost_usd": format_usd(t.cost),
-        "counterfactual_cost_usd": format_usd(t.counterfactual_cost),
-        "savings_usd": savings_usd,
-        "savings_percent": t.savings_percent(),
-    })
 }
 
 async fn run(state: &AppState, params: UsageParams) -> Result<Value, ApiError> {
@@ -89,7 +65,7 @@ async fn run(state: &AppState, params: UsageParams) -> Result<Value, ApiError> {
         .groups
         .iter()
         .map(|(key, t)| {
-            let mut v = totals_json(t);
+            let mut v = t.to_json();
             v["key"] = json!(key);
             v
         })
@@ -100,7 +76,7 @@ async fn run(state: &AppState, params: UsageParams) -> Result<Value, ApiError> {
         "to": params.to,
         "group_by": params.group_by,
         "baseline_model": state.ledger_settings().baseline_model,
-        "totals": totals_json(&report.totals),
+        "totals": report.totals.to_json(),
         "groups": groups,
     }))
 }

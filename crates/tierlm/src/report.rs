@@ -27,16 +27,6 @@ fn month_range(month: &str) -> Result<(i64, i64), String> {
     Ok((ms(&start)?, ms(&end)?))
 }
 
-fn savings(t: &UsageTotals) -> String {
-    let s = t.savings();
-    let abs = format_usd(u64::try_from(s.unsigned_abs()).unwrap_or(u64::MAX));
-    if s < 0 {
-        format!("-{abs}")
-    } else {
-        abs
-    }
-}
-
 fn percent(t: &UsageTotals) -> String {
     t.savings_percent()
         .map_or_else(|| "n/a".to_string(), |p| format!("{p:.1}%"))
@@ -98,14 +88,14 @@ fn run(args: &ReportArgs) -> Result<String, String> {
         "json" => {
             let group = |g: &[(String, UsageTotals)]| -> serde_json::Value {
                 g.iter()
-                    .map(|(k, t)| (k.clone(), totals(t)))
+                    .map(|(k, t)| (k.clone(), t.to_json()))
                     .collect::<serde_json::Map<_, _>>()
                     .into()
             };
             serde_json::json!({
                 "period": period,
                 "baseline_model": baseline,
-                "totals": totals(&overall.totals),
+                "totals": overall.totals.to_json(),
                 "by_route": group(&by_route.groups),
                 "by_model": group(&by_model.groups),
             })
@@ -123,7 +113,7 @@ fn run(args: &ReportArgs) -> Result<String, String> {
                     t.completion_tokens,
                     format_usd(t.cost),
                     format_usd(t.counterfactual_cost),
-                    savings(t),
+                    t.savings_usd(),
                     t.savings_percent()
                         .map_or(String::new(), |p| format!("{p:.2}"))
                 ));
@@ -143,26 +133,12 @@ fn run(args: &ReportArgs) -> Result<String, String> {
                     t.cloud_requests,
                     format_usd(t.cost),
                     format_usd(t.counterfactual_cost),
-                    savings(t),
+                    t.savings_usd(),
                     percent(t)
                 ));
             }
             out
         }
-    })
-}
-
-fn totals(t: &UsageTotals) -> serde_json::Value {
-    serde_json::json!({
-        "requests": t.requests,
-        "local_requests": t.local_requests,
-        "cloud_requests": t.cloud_requests,
-        "prompt_tokens": t.prompt_tokens,
-        "completion_tokens": t.completion_tokens,
-        "cost_usd": format_usd(t.cost),
-        "all_frontier_usd": format_usd(t.counterfactual_cost),
-        "savings_usd": savings(t),
-        "savings_percent": t.savings_percent(),
     })
 }
 
