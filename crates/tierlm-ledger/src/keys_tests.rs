@@ -3,45 +3,15 @@
 //! week, month and year boundaries; and migration 2 on a database from before keys.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::keys::{ct_eq, lookup_prefix, secret_hash, verify};
 use crate::sqlite::migrate;
+use crate::tests::TempDir;
 use crate::{
     database_file, open_store, BudgetPeriod, KeyRecord, KeyStore, LedgerError, LedgerStore, NewKey,
     Row, SqliteLedger, PICO_PER_USD,
 };
-
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let dir = std::env::temp_dir().join(format!(
-            "tierlm-keys-{name}-{}-{nanos}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn join(&self, p: &str) -> PathBuf {
-        self.0.join(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn full_key(tenant: &str) -> NewKey {
     NewKey {
