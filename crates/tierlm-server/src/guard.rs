@@ -50,10 +50,9 @@ impl Screened {
             return (req.clone(), None);
         }
         let mut map = RedactionMap::new();
-        for_each_text(&mut req.clone(), |t| {
+        for t in texts(req) {
             map.reserve(t);
-            None
-        });
+        }
         let mut out = req.clone();
         let mut i = 0usize;
         for_each_text(&mut out, |t| {
@@ -63,6 +62,26 @@ impl Screened {
         });
         (out, Some(Arc::new(map)))
     }
+}
+
+/// Every text of a request that could carry data, in the order [`for_each_text`]
+/// visits them (the guard's findings are indexed by it). Reads without copying: this
+/// runs on every guarded request.
+fn texts(req: &ChatCompletionRequest) -> Vec<&str> {
+    let mut out = Vec::new();
+    for m in &req.messages {
+        match &m.content {
+            Some(MessageContent::Text(t)) => out.push(t.as_str()),
+            Some(MessageContent::Parts(parts)) => {
+                out.extend(parts.iter().filter_map(|p| p.text.as_deref()));
+            }
+            None => {}
+        }
+        for call in m.tool_calls.iter().flatten() {
+            out.push(call.function.arguments.as_str());
+        }
+    }
+    out
 }
 
 /// Visit every text of a request that could carry data, in a fixed order; `f` may
@@ -114,12 +133,7 @@ pub fn screen(
     let Some(guard) = guard.as_deref() else {
         return Ok(Screened::clear(id));
     };
-    let mut texts: Vec<String> = Vec::new();
-    for_each_text(&mut req.clone(), |t| {
-        texts.push(t.to_string());
-        None
-    });
-    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let refs = texts(req);
     let who = crate::auth::caller();
     let caller = Caller {
         tenant: who.as_ref().map(|c| c.key.tenant.as_str()),
@@ -254,4 +268,32 @@ async fn write(log: Arc<AuditLog>, records: Vec<AuditRecord>) -> Result<(), ApiE
         tracing::error!(error = %e, "cannot write the egress audit");
         ApiError::internal("cannot write the egress audit; see the server log")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reading_and_rewriting_visit_the_same_texts_in_the_same_order() {
+        let mut req: ChatCompletionRequest = serde_json::from_value(serde_json::json!({
+            "model": "m",
+            "messages": [
+                {"role": "system", "content": "a"},
+                {"role": "user", "content": [{"type": "text", "text": "b"}, {"type": "text", "text": "c"}]},
+                {"role": "assistant", "content": null, "tool_calls": [
+                    {"id": "1", "type": "function", "function": {"name": "f", "arguments": "d"}}]},
+                {"role": "tool", "tool_call_id": "1", "content": "e"}
+            ]
+        }))
+        .unwrap();
+        let read: Vec<String> = texts(&req).into_iter().map(str::to_string).collect();
+        let mut visited = Vec::new();
+        for_each_text(&mut req, |t| {
+            visited.push(t.to_string());
+            None
+        });
+        assert_eq!(read, ["a", "b", "c", "d", "e"]);
+        assert_eq!(read, visited);
+    }
 }
