@@ -29,6 +29,13 @@ pub fn new_id(prefix: &str) -> String {
 }
 
 /// Seconds since the Unix epoch.
+/// Milliseconds since the Unix epoch.
+pub fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -274,7 +274,7 @@ pub(crate) fn secret_hash(salt: &[u8], secret: &str) -> String {
 }
 
 /// Equality whose time depends on the lengths only, never on where `a` and `b` differ.
-pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::keys::{ct_eq, lookup_prefix, secret_hash, verify};
 use crate::sqlite::migrate;
-use crate::tests::TempDir;
+use crate::tests::{migrations_table, TempDir};
 use crate::{
     database_file, open_store, BudgetPeriod, KeyRecord, KeyStore, LedgerError, LedgerStore, NewKey,
     Row, SqliteLedger, PICO_PER_USD,
@@ -451,19 +451,6 @@ fn records_serialize_without_secrets_and_check_models() {
     assert_eq!(json["budget"], 100 * PICO_PER_USD + 1);
     assert!(record.allows_model("auto") && !record.allows_model("gpt-4o"));
     assert!(NewKey::for_tenant("x").models.is_none());
-}
-
-fn migrations_table(path: &Path) -> Vec<(i64, i64)> {
-    let conn = rusqlite::Connection::open(path).unwrap();
-    let mut stmt = conn
-        .prepare("SELECT version, applied_ms FROM schema_migrations ORDER BY version")
-        .unwrap();
-    let rows = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap();
-    rows
 }
 
 #[test]

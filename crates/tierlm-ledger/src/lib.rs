@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use error::{BoxError, LedgerError};
-pub use keys::{BudgetPeriod, KeyRecord, KeyStore, NewKey};
+pub use keys::{ct_eq, BudgetPeriod, KeyRecord, KeyStore, NewKey};
 pub use money::{format_usd, PicoUsd, PICO_PER_USD};
 pub use sqlite::SqliteLedger;
 pub use store::LedgerStore;

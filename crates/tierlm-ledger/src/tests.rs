@@ -60,7 +60,7 @@ fn row(id: &str, time_ms: i64) -> Row {
     }
 }
 
-fn migrations_table(path: &Path) -> Vec<(i64, i64)> {
+pub(crate) fn migrations_table(path: &Path) -> Vec<(i64, i64)> {
     let conn = rusqlite::Connection::open(path).unwrap();
     let mut stmt = conn
         .prepare("SELECT version, applied_ms FROM schema_migrations ORDER BY version")

@@ -30,11 +30,6 @@ pub struct CreateKey {
     models: Option<Vec<String>>,
 }
 
-/// Constant-time comparison of two secrets.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 fn admit(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(admin) = &state.config().auth.admin_key else {
         return Err(ApiError::new(
@@ -47,7 +42,7 @@ fn admit(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    if same(sent.trim().as_bytes(), admin.expose().as_bytes()) {
+    if tierlm_ledger::ct_eq(sent.trim().as_bytes(), admin.expose().as_bytes()) {
         Ok(())
     } else {
         Err(ApiError::new(

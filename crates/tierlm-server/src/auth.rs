@@ -20,6 +20,7 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tierlm_api::chat::ChatCompletionRequest;
+use tierlm_api::ids::unix_ms as now_ms;
 use tierlm_api::{ApiError, ErrorCode};
 use tierlm_ledger::{format_usd, KeyRecord, PicoUsd};
 
@@ -56,12 +57,6 @@ pub struct KeyState {
     cache: Mutex<HashMap<String, CachedKey>>,
     windows: Mutex<HashMap<String, (i64, u32, u64)>>,
     reserved: Mutex<HashMap<String, PicoUsd>>,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 impl KeyState {

@@ -125,9 +125,7 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         return next.run(req).await;
     }
     let started = Instant::now();
-    let time_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let time_ms = tierlm_api::ids::unix_ms();
     let request_id = header(req.headers(), "x-request-id").unwrap_or_default();
     let ticket = Ticket::default();
     let resp = TICKET.scope(ticket.clone(), next.run(req)).await;
