@@ -66,10 +66,6 @@ pub enum LedgerError {
     #[error("ledger: invalid database URL `{url}`: {reason}")]
     InvalidUrl { url: String, reason: String },
 
-    /// A backend this build does not have yet (PostgreSQL).
-    #[error("ledger: {0}")]
-    Unsupported(String),
-
     /// A virtual key's settings the store refuses (an empty tenant, a budget above
     /// `i64::MAX` pico-dollars, a model name with a comma, …).
     #[error("ledger: invalid key: {0}")]

@@ -11,16 +11,12 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::LedgerError;
 use crate::money::PicoUsd;
-use crate::sql::{self, Placeholders};
-use crate::sqlite::SqliteLedger;
 
 /// What every secret starts with.
 pub const SECRET_PREFIX: &str = "tk-";
@@ -314,7 +310,7 @@ pub(crate) fn verify(secret: &str, salt_hex: &str, hash_hex: &str) -> bool {
 }
 
 /// `k` checked, in the forms the store keeps: budget as `i64`, models joined.
-fn checked(k: &NewKey) -> Result<(Option<i64>, Option<String>), LedgerError> {
+pub(crate) fn checked(k: &NewKey) -> Result<(Option<i64>, Option<String>), LedgerError> {
     let invalid = |m: String| Err(LedgerError::InvalidKey(m));
     if k.tenant.trim().is_empty() {
         return invalid("the tenant is empty".into());
@@ -346,83 +342,51 @@ fn checked(k: &NewKey) -> Result<(Option<i64>, Option<String>), LedgerError> {
     Ok((budget, models))
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+/// A stored key's [`KeyRecord`] columns as any backend reads them, before their
+/// checks ([`KEY_RECORD_COLUMNS`](crate::sql::KEY_RECORD_COLUMNS) order).
+pub(crate) struct RawRecord {
+    pub key_id: String,
+    pub tenant: String,
+    pub name: Option<String>,
+    pub created_ms: i64,
+    pub revoked_ms: Option<i64>,
+    pub budget: Option<i64>,
+    pub period: String,
+    pub rpm: Option<i64>,
+    pub tpm: Option<i64>,
+    pub models: Option<String>,
 }
 
-const PH: Placeholders = Placeholders::QuestionNumbered;
-
-/// A stored row's [`KeyRecord`] columns, before their checks.
-type RawRecord = (
-    String,
-    String,
-    Option<String>,
-    i64,
-    Option<i64>,
-    Option<i64>,
-    String,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-);
-
-fn raw_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRecord> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-    ))
-}
-
-impl SqliteLedger {
-    fn key_db_err(&self, op: &'static str) -> impl FnOnce(rusqlite::Error) -> LedgerError + '_ {
-        move |e| LedgerError::Database {
-            location: self.location().to_string(),
-            op,
-            source: Box::new(e),
-        }
-    }
-
-    fn corrupt(&self, detail: String) -> LedgerError {
-        LedgerError::Corrupt {
-            location: self.location().to_string(),
-            detail,
-        }
-    }
-
-    fn record(&self, raw: RawRecord) -> Result<KeyRecord, LedgerError> {
-        let (key_id, tenant, name, created_ms, revoked_ms, budget, period, rpm, tpm, models) = raw;
-        let budget = budget
-            .map(|b| {
-                u64::try_from(b).map_err(|_| self.corrupt(format!("key {key_id}: budget {b}")))
-            })
-            .transpose()?;
-        let period = BudgetPeriod::parse(&period)
-            .ok_or_else(|| self.corrupt(format!("key {key_id}: budget period `{period}`")))?;
-        let per_minute = |v: Option<i64>, what: &str| {
-            v.map(|v| {
-                u32::try_from(v).map_err(|_| self.corrupt(format!("key {key_id}: {what} {v}")))
-            })
-            .transpose()
+impl RawRecord {
+    /// The record, after checking what the store should never hold (a negative
+    /// budget, an unknown period, limits beyond `u32`); `location` names the database
+    /// in the error.
+    pub(crate) fn into_record(self, location: &str) -> Result<KeyRecord, LedgerError> {
+        let key_id = self.key_id;
+        let corrupt = |detail: String| LedgerError::Corrupt {
+            location: location.to_string(),
+            detail: format!("key {key_id}: {detail}"),
         };
-        let (rpm, tpm) = (per_minute(rpm, "rpm")?, per_minute(tpm, "tpm")?);
-        let models = models.map(|m| m.split(',').map(str::to_string).collect());
+        let budget = self
+            .budget
+            .map(|b| u64::try_from(b).map_err(|_| corrupt(format!("budget {b}"))))
+            .transpose()?;
+        let period = BudgetPeriod::parse(&self.period)
+            .ok_or_else(|| corrupt(format!("budget period `{}`", self.period)))?;
+        let per_minute = |v: Option<i64>, what: &str| {
+            v.map(|v| u32::try_from(v).map_err(|_| corrupt(format!("{what} {v}"))))
+                .transpose()
+        };
+        let (rpm, tpm) = (per_minute(self.rpm, "rpm")?, per_minute(self.tpm, "tpm")?);
+        let models = self
+            .models
+            .map(|m| m.split(',').map(str::to_string).collect());
         Ok(KeyRecord {
             key_id,
-            tenant,
-            name,
-            created_ms,
-            revoked_ms,
+            tenant: self.tenant,
+            name: self.name,
+            created_ms: self.created_ms,
+            revoked_ms: self.revoked_ms,
             budget,
             period,
             rpm,
@@ -432,105 +396,45 @@ impl SqliteLedger {
     }
 }
 
-impl KeyStore for SqliteLedger {
-    fn create_key(&self, k: &NewKey) -> Result<(KeyRecord, String), LedgerError> {
-        let (budget, models) = checked(k)?;
-        let m = mint()?;
-        let created_ms = now_ms();
-        self.conn()
-            .prepare_cached(&sql::key_insert_sql(PH))
-            .map_err(self.key_db_err("prepare the key insert"))?
-            .execute(params![
-                m.key_id,
-                m.prefix,
-                m.salt_hex,
-                m.hash_hex,
-                k.tenant,
-                k.name,
-                created_ms,
-                Option::<i64>::None,
-                budget,
-                k.period.as_str(),
-                k.rpm,
-                k.tpm,
-                models,
-            ])
-            .map_err(self.key_db_err("insert a key"))?;
-        let record = KeyRecord {
-            key_id: m.key_id,
-            tenant: k.tenant.clone(),
-            name: k.name.clone(),
-            created_ms,
-            revoked_ms: None,
-            budget: k.budget,
-            period: k.period,
-            rpm: k.rpm,
-            tpm: k.tpm,
-            models: k.models.clone(),
-        };
-        Ok((record, m.secret))
+/// The record of a key just stored from `k`.
+pub(crate) fn new_record(key_id: String, k: &NewKey, created_ms: i64) -> KeyRecord {
+    KeyRecord {
+        key_id,
+        tenant: k.tenant.clone(),
+        name: k.name.clone(),
+        created_ms,
+        revoked_ms: None,
+        budget: k.budget,
+        period: k.period,
+        rpm: k.rpm,
+        tpm: k.tpm,
+        models: k.models.clone(),
     }
+}
 
-    fn find_key(&self, secret: &str) -> Result<Option<KeyRecord>, LedgerError> {
-        let Some(prefix) = lookup_prefix(secret) else {
-            return Ok(None);
-        };
-        let candidates: Vec<(RawRecord, String, String)> = {
-            let conn = self.conn();
-            let mut stmt = conn
-                .prepare_cached(&sql::key_candidates_sql(PH))
-                .map_err(self.key_db_err("prepare the key lookup"))?;
-            let rows = stmt
-                .query_map([prefix], |r| Ok((raw_record(r)?, r.get(10)?, r.get(11)?)))
-                .map_err(self.key_db_err("look up a key"))?;
-            rows.collect::<Result<_, _>>()
-                .map_err(self.key_db_err("read a key"))?
-        };
-        for (raw, salt, hash) in candidates {
-            if verify(secret, &salt, &hash) {
-                return self.record(raw).map(Some);
-            }
+/// The key whose stored salt and hash (the strings after each candidate) match
+/// `secret`, checked; `None` when none does.
+pub(crate) fn matching(
+    secret: &str,
+    candidates: Vec<(RawRecord, String, String)>,
+    location: &str,
+) -> Result<Option<KeyRecord>, LedgerError> {
+    for (raw, salt, hash) in candidates {
+        if verify(secret, &salt, &hash) {
+            return raw.into_record(location).map(Some);
         }
-        Ok(None)
     }
+    Ok(None)
+}
 
-    fn list_keys(&self, tenant: Option<&str>) -> Result<Vec<KeyRecord>, LedgerError> {
-        let raws: Vec<RawRecord> = {
-            let conn = self.conn();
-            let mut stmt = conn
-                .prepare_cached(&sql::key_select_sql(PH, tenant.is_some()))
-                .map_err(self.key_db_err("prepare the key list"))?;
-            let rows = match tenant {
-                Some(t) => stmt.query_map([t], raw_record),
-                None => stmt.query_map([], raw_record),
-            }
-            .map_err(self.key_db_err("list keys"))?;
-            rows.collect::<Result<_, _>>()
-                .map_err(self.key_db_err("read a key"))?
-        };
-        raws.into_iter().map(|raw| self.record(raw)).collect()
-    }
-
-    fn revoke_key(&self, key_id: &str) -> Result<bool, LedgerError> {
-        let changed = self
-            .conn()
-            .prepare_cached(&sql::key_revoke_sql(PH))
-            .map_err(self.key_db_err("prepare the key revocation"))?
-            .execute(params![key_id, now_ms()])
-            .map_err(self.key_db_err("revoke a key"))?;
-        Ok(changed > 0)
-    }
-
-    fn spent(&self, key_id: &str, since_ms: Option<i64>) -> Result<PicoUsd, LedgerError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached(&sql::key_spent_sql(PH, since_ms.is_some()))
-            .map_err(self.key_db_err("prepare the key spend query"))?;
-        let sum: i64 = match since_ms {
-            Some(since) => stmt.query_row(params![key_id, since], |r| r.get(0)),
-            None => stmt.query_row([key_id], |r| r.get(0)),
-        }
-        .map_err(self.key_db_err("sum a key's spend"))?;
-        u64::try_from(sum).map_err(|_| self.corrupt(format!("key {key_id}: negative spend {sum}")))
-    }
+/// A key's summed spend as read from the store; a negative sum is corruption.
+pub(crate) fn spent_from_sum(
+    key_id: &str,
+    sum: i64,
+    location: &str,
+) -> Result<PicoUsd, LedgerError> {
+    u64::try_from(sum).map_err(|_| LedgerError::Corrupt {
+        location: location.to_string(),
+        detail: format!("key {key_id}: negative spend {sum}"),
+    })
 }

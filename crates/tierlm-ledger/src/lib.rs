@@ -4,9 +4,10 @@
 //! cloud, what the all-frontier baseline would have cost, and the savings.
 //!
 //! Money is whole pico-dollars in integers ([`PicoUsd`]). Storage sits behind the
-//! synchronous [`LedgerStore`] trait; [`SqliteLedger`] is the backend today, and the
-//! SQL in [`sql`] is kept portable so a PostgreSQL backend can follow behind the same
-//! trait and pass the same [`suite`] (feature `test-suite`).
+//! synchronous [`LedgerStore`] and [`KeyStore`] traits with two backends: SQLite
+//! embedded ([`SqliteLedger`], the default) and PostgreSQL ([`PostgresLedger`], for
+//! replicas sharing one database). Both run the same portable SQL ([`sql`]) and pass
+//! the same test suites ([`suite`], [`suite_keys`]; feature `test-suite`).
 //!
 //! The same database holds the gateway's virtual keys ([`KeyStore`], see [`keys`]);
 //! [`open_store`] opens one connection serving both traits ([`Store`]).
@@ -14,13 +15,17 @@
 mod error;
 pub mod keys;
 mod money;
+mod postgres;
 pub mod sql;
 mod sqlite;
+mod sqlite_keys;
 mod store;
 mod usage;
 
 #[cfg(any(test, feature = "test-suite"))]
 pub mod suite;
+#[cfg(any(test, feature = "test-suite"))]
+pub mod suite_keys;
 
 #[cfg(test)]
 mod tests;
@@ -28,12 +33,16 @@ mod tests;
 #[cfg(test)]
 mod keys_tests;
 
+#[cfg(test)]
+mod postgres_tests;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use error::{BoxError, LedgerError};
 pub use keys::{ct_eq, BudgetPeriod, KeyRecord, KeyStore, NewKey};
 pub use money::{format_usd, PicoUsd, PICO_PER_USD};
+pub use postgres::{PostgresLedger, POOL_SIZE as POSTGRES_POOL_SIZE};
 pub use sqlite::SqliteLedger;
 pub use store::LedgerStore;
 pub use usage::{GroupBy, Row, UsageQuery, UsageReport, UsageTotals};
@@ -49,6 +58,8 @@ pub trait Store: LedgerStore + KeyStore {
     fn into_ledger_store(self: Arc<Self>) -> Arc<dyn LedgerStore>;
     /// This store as a key store only.
     fn into_key_store(self: Arc<Self>) -> Arc<dyn KeyStore>;
+    /// A borrowed view of this store as a ledger only.
+    fn as_ledger(&self) -> &dyn LedgerStore;
 }
 
 impl<T: LedgerStore + KeyStore + 'static> Store for T {
@@ -59,42 +70,96 @@ impl<T: LedgerStore + KeyStore + 'static> Store for T {
     fn into_key_store(self: Arc<Self>) -> Arc<dyn KeyStore> {
         self
     }
+
+    fn as_ledger(&self) -> &dyn LedgerStore {
+        self
+    }
 }
 
-/// Opens the ledger a database URL names:
+/// Opens the ledger a database URL names, bringing its schema up to date:
 ///
 /// - `sqlite://PATH`, `sqlite:PATH` or a plain `PATH` → [`SqliteLedger::open`]
 ///   (`sqlite://data/tierlm.db` is relative, `sqlite:///var/lib/tierlm.db` absolute);
 /// - `sqlite::memory:`, `sqlite://:memory:` or `:memory:` → an in-memory ledger;
-/// - `postgres://…` / `postgresql://…` → [`LedgerError::Unsupported`] for now.
+/// - `postgres://…` / `postgresql://…` → [`PostgresLedger::open`].
 pub fn open(database_url: &str) -> Result<Box<dyn LedgerStore>, LedgerError> {
-    Ok(Box::new(open_sqlite(database_url)?))
+    Ok(match backend(database_url)? {
+        Backend::Sqlite(l) => Box::new(l),
+        Backend::Postgres(l) => Box::new(l),
+    })
 }
 
-/// Opens the store a database URL names, rows and keys in one connection; URLs as
-/// for [`open`]. Share it with `Arc::from(open_store(url)?)`.
+/// Opens the store a database URL names, rows and keys in one place; URLs as for
+/// [`open`]. Share it with `Arc::from(open_store(url)?)`.
 pub fn open_store(database_url: &str) -> Result<Box<dyn Store>, LedgerError> {
-    Ok(Box::new(open_sqlite(database_url)?))
+    Ok(match backend(database_url)? {
+        Backend::Sqlite(l) => Box::new(l),
+        Backend::Postgres(l) => Box::new(l),
+    })
 }
 
-/// The file a database URL names, `None` for an in-memory database; the URL is
-/// checked as [`open`] checks it, but nothing is opened or created.
+/// What [`migrate`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Migrated {
+    /// The database, without any password.
+    pub location: String,
+    /// Migrations applied now (0: it was up to date).
+    pub applied: usize,
+    /// The schema version after.
+    pub version: i64,
+}
+
+/// Opens (creating a SQLite file if need be) the database a URL names and applies
+/// the migrations it lacks: what the server does at start-up, for `tierlm migrate`.
+pub fn migrate(database_url: &str) -> Result<Migrated, LedgerError> {
+    Ok(match backend(database_url)? {
+        Backend::Sqlite(l) => Migrated {
+            location: l.location().to_string(),
+            applied: l.migrations_applied(),
+            version: l.schema_version()?,
+        },
+        Backend::Postgres(l) => Migrated {
+            location: l.location().to_string(),
+            applied: l.migrations_applied(),
+            version: l.schema_version()?,
+        },
+    })
+}
+
+/// The file a database URL names; `None` for an in-memory or PostgreSQL database.
+/// The URL is checked as [`open`] checks it, but nothing is opened or created.
 pub fn database_file(database_url: &str) -> Result<Option<PathBuf>, LedgerError> {
-    let path = sqlite_path(database_url)?;
-    Ok((path != ":memory:").then(|| PathBuf::from(path)))
+    Ok(match parse_url(database_url)? {
+        Target::Sqlite(path) => (path != ":memory:").then(|| PathBuf::from(path)),
+        Target::Postgres(_) => None,
+    })
 }
 
-/// The SQLite database a URL names, opened (see [`open`]).
-fn open_sqlite(database_url: &str) -> Result<SqliteLedger, LedgerError> {
-    let path = sqlite_path(database_url)?;
-    if path == ":memory:" {
-        return SqliteLedger::open_in_memory();
-    }
-    SqliteLedger::open(Path::new(path))
+/// An opened backend.
+enum Backend {
+    Sqlite(SqliteLedger),
+    Postgres(PostgresLedger),
 }
 
-/// The SQLite path of a database URL (`:memory:` for an in-memory one).
-fn sqlite_path(database_url: &str) -> Result<&str, LedgerError> {
+/// The database a URL names, opened (see [`open`]).
+fn backend(database_url: &str) -> Result<Backend, LedgerError> {
+    Ok(match parse_url(database_url)? {
+        Target::Sqlite(":memory:") => Backend::Sqlite(SqliteLedger::open_in_memory()?),
+        Target::Sqlite(path) => Backend::Sqlite(SqliteLedger::open(Path::new(path))?),
+        Target::Postgres(url) => Backend::Postgres(PostgresLedger::open(url, redact(url))?),
+    })
+}
+
+/// Where a database URL points.
+enum Target<'a> {
+    /// A SQLite file path, or `:memory:`.
+    Sqlite(&'a str),
+    /// A PostgreSQL URL, as given (trimmed).
+    Postgres(&'a str),
+}
+
+/// A database URL, checked and split by backend.
+fn parse_url(database_url: &str) -> Result<Target<'_>, LedgerError> {
     let url = database_url.trim();
     let invalid = |reason: &str| LedgerError::InvalidUrl {
         url: redact(url),
@@ -126,26 +191,33 @@ fn sqlite_path(database_url: &str) -> Result<&str, LedgerError> {
             path
         }
         Some("postgres" | "postgresql") => {
-            return Err(LedgerError::Unsupported(format!(
-                "PostgreSQL support comes with a later tierlm release; use \
-                 sqlite://PATH for now (got {})",
-                redact(url)
-            )))
+            if !url[url.find(':').unwrap_or(0)..].starts_with("://") {
+                return Err(invalid("write postgres://USER:PASSWORD@HOST:PORT/DATABASE"));
+            }
+            return Ok(Target::Postgres(url));
         }
         Some(other) if url[other.len() + 1..].starts_with("//") => {
             return Err(invalid(&format!(
-                "unknown scheme `{other}`; use sqlite://PATH or a plain path"
+                "unknown scheme `{other}`; use sqlite://PATH, postgres://… or a plain path"
             )));
         }
         // A plain path (possibly with a colon in it).
         _ => url,
     };
-    Ok(path)
+    Ok(Target::Sqlite(path))
+}
+
+/// Unix milliseconds now (0 before 1970, saturating far in the future).
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 /// The URL without the password of any `user:password@` part, and without its query
 /// (PostgreSQL URLs may carry `?password=…`).
-fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };

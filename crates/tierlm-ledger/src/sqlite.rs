@@ -5,14 +5,15 @@
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rusqlite::{params, Connection, TransactionBehavior};
 
 use crate::error::LedgerError;
+use crate::now_ms;
 use crate::sql::{self, Placeholders};
 use crate::store::LedgerStore;
-use crate::usage::{Row, UsageQuery, UsageReport, UsageTotals};
+use crate::usage::{self, Row, UsageQuery, UsageReport};
 
 /// How long a statement waits for another process's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -23,6 +24,7 @@ const PH: Placeholders = Placeholders::QuestionNumbered;
 pub struct SqliteLedger {
     conn: Mutex<Connection>,
     location: String,
+    applied: usize,
 }
 
 impl std::fmt::Debug for SqliteLedger {
@@ -42,13 +44,6 @@ fn db_err<'a>(
         op,
         source: Box::new(e),
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 impl SqliteLedger {
@@ -83,16 +78,22 @@ impl SqliteLedger {
     }
 
     fn init(mut conn: Connection, location: String) -> Result<Self, LedgerError> {
-        migrate(&mut conn, &location)?;
+        let applied = migrate(&mut conn, &location)?;
         Ok(Self {
             conn: Mutex::new(conn),
             location,
+            applied,
         })
     }
 
     /// The database's file path, or `:memory:`.
     pub fn location(&self) -> &str {
         &self.location
+    }
+
+    /// How many schema migrations opening this ledger applied.
+    pub fn migrations_applied(&self) -> usize {
+        self.applied
     }
 
     /// The schema version recorded in the database.
@@ -106,22 +107,6 @@ impl SqliteLedger {
     /// consistent (an unfinished transaction rolls back), so poisoning is ignored.
     pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn money(row: &Row, field: &'static str, value: u64) -> Result<i64, LedgerError> {
-        i64::try_from(value).map_err(|_| LedgerError::OutOfRange {
-            request_id: row.request_id.clone(),
-            field,
-            value,
-            max: i64::MAX.unsigned_abs(),
-        })
-    }
-
-    fn unsigned(&self, column: &str, v: i64) -> Result<u64, LedgerError> {
-        u64::try_from(v).map_err(|_| LedgerError::Corrupt {
-            location: self.location.clone(),
-            detail: format!("negative {column} sum {v}"),
-        })
     }
 }
 
@@ -178,8 +163,7 @@ pub(crate) fn migrate(conn: &mut Connection, location: &str) -> Result<usize, Le
 
 impl LedgerStore for SqliteLedger {
     fn insert(&self, row: &Row) -> Result<(), LedgerError> {
-        let cost = Self::money(row, "cost", row.cost)?;
-        let counterfactual = Self::money(row, "counterfactual_cost", row.counterfactual_cost)?;
+        let (cost, counterfactual) = usage::stored_money(row)?;
         let conn = self.conn();
         let mut stmt = conn
             .prepare_cached(&sql::insert_sql(PH))
@@ -226,31 +210,7 @@ impl LedgerStore for SqliteLedger {
             rows.collect::<Result<_, _>>()
                 .map_err(db_err(&self.location, "read usage"))?
         };
-        let mut groups = Vec::with_capacity(raw.len());
-        let mut totals = UsageTotals::default();
-        for (key, s) in raw {
-            let t = UsageTotals {
-                requests: self.unsigned("requests", s[0])?,
-                local_requests: self.unsigned("local_requests", s[1])?,
-                cloud_requests: self.unsigned("cloud_requests", s[2])?,
-                prompt_tokens: self.unsigned("prompt_tokens", s[3])?,
-                completion_tokens: self.unsigned("completion_tokens", s[4])?,
-                cost: self.unsigned("cost", s[5])?,
-                counterfactual_cost: self.unsigned("counterfactual_cost", s[6])?,
-            };
-            totals = totals
-                .checked_add(&t)
-                .ok_or_else(|| LedgerError::Overflow {
-                    location: self.location.clone(),
-                })?;
-            groups.push((key, t));
-        }
-        if q.group_by.is_none() {
-            groups.clear();
-        } else {
-            groups.sort_by(|a, b| a.0.cmp(&b.0));
-        }
-        Ok(UsageReport { totals, groups })
+        usage::assemble(&self.location, q, raw)
     }
 
     fn count(&self) -> Result<u64, LedgerError> {
@@ -258,6 +218,6 @@ impl LedgerStore for SqliteLedger {
             .conn()
             .query_row(sql::COUNT_SQL, [], |r| r.get(0))
             .map_err(db_err(&self.location, "count rows"))?;
-        self.unsigned("row count", n)
+        usage::unsigned(&self.location, "row count", n)
     }
 }

@@ -54,23 +54,29 @@ struct Scope {
     tag: String,
 }
 
+/// A number unique to this call within the process, starting from a random point per
+/// process, so names and windows built from it rarely meet an earlier run's in a
+/// kept database.
+pub(crate) fn unique() -> u64 {
+    static NONCE: OnceLock<u64> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nonce = *NONCE.get_or_init(|| {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        let mut z = nanos ^ u64::from(std::process::id()).rotate_left(40);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    });
+    nonce.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
 impl Scope {
     fn new(case: &str) -> Self {
-        // One random starting slot per process, then consecutive slots: windows never
-        // overlap within a run, and rarely with an earlier run's in a kept database.
-        static NONCE: OnceLock<u64> = OnceLock::new();
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let nonce = *NONCE.get_or_init(|| {
-            let nanos = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(0);
-            let mut z = nanos ^ u64::from(std::process::id()).rotate_left(40);
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        });
-        let n = nonce.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed));
+        // Consecutive slots within a run: windows never overlap.
+        let n = unique();
         // Windows from year ~2603 on: nothing real is there.
         let slot = (n % 1_000_000) as i64;
         Self {

@@ -295,15 +295,29 @@ fn database_urls() {
         assert_eq!(store.count().unwrap(), 1, "{mem}");
     }
 
+    // Nothing listens on port 1: each fails to connect, fast, naming the server but
+    // never the password.
     for pg in [
-        "postgres://tierlm:s3cret@db.example:5432/tierlm",
-        "postgresql://tierlm@db/tierlm?password=s3cret",
-        "POSTGRES://u:s3cret@h/d",
+        "postgres://tierlm:s3cret@127.0.0.1:1/tierlm",
+        "postgresql://tierlm@127.0.0.1:1/tierlm?password=s3cret",
+        "POSTGRES://u:s3cret@127.0.0.1:1/d",
     ] {
         let err = open(pg).err().unwrap();
         let msg = err.to_string();
-        assert!(matches!(err, LedgerError::Unsupported(_)), "{pg}: {err:?}");
-        assert!(msg.contains("PostgreSQL support comes with"), "{msg}");
+        assert!(
+            matches!(err, LedgerError::Database { op: "connect", .. }),
+            "{pg}: {err:?}"
+        );
+        assert!(msg.contains("127.0.0.1:1"), "{msg}");
+        assert!(!msg.contains("s3cret"), "the password leaks: {msg}");
+    }
+    for bad in ["postgres://u:s3cret@h:notaport/d", "postgres:u@h/d"] {
+        let err = open(bad).err().unwrap();
+        let msg = err.to_string();
+        assert!(
+            matches!(err, LedgerError::InvalidUrl { .. }),
+            "{bad}: {err:?}"
+        );
         assert!(!msg.contains("s3cret"), "the password leaks: {msg}");
     }
 

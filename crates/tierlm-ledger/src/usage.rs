@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::LedgerError;
 use crate::money::PicoUsd;
 
 /// One request: who, which route, which model, tokens, latency and exact prices.
@@ -162,6 +163,67 @@ impl UsageTotals {
 pub struct UsageReport {
     pub totals: UsageTotals,
     pub groups: Vec<(String, UsageTotals)>,
+}
+
+/// A row's money as the stores keep it (`BIGINT`): `(cost, counterfactual_cost)`, or
+/// [`LedgerError::OutOfRange`] above `i64::MAX` pico-dollars.
+pub(crate) fn stored_money(row: &Row) -> Result<(i64, i64), LedgerError> {
+    let money = |field: &'static str, value: u64| {
+        i64::try_from(value).map_err(|_| LedgerError::OutOfRange {
+            request_id: row.request_id.clone(),
+            field,
+            value,
+            max: i64::MAX.unsigned_abs(),
+        })
+    };
+    Ok((
+        money("cost", row.cost)?,
+        money("counterfactual_cost", row.counterfactual_cost)?,
+    ))
+}
+
+/// A sum read back from a store; negative only in a corrupt database.
+pub(crate) fn unsigned(location: &str, column: &str, v: i64) -> Result<u64, LedgerError> {
+    u64::try_from(v).map_err(|_| LedgerError::Corrupt {
+        location: location.to_string(),
+        detail: format!("negative {column} sum {v}"),
+    })
+}
+
+/// The report from the rows of [`crate::sql::usage_sql`] as any backend reads them:
+/// `(group key, [requests, local, cloud, prompt tokens, completion tokens, cost,
+/// counterfactual cost])`. Totals are summed here, checked for overflow; groups are
+/// sorted by key (collations differ between backends) and dropped without `group_by`.
+pub(crate) fn assemble(
+    location: &str,
+    q: &UsageQuery,
+    raw: Vec<(String, [i64; 7])>,
+) -> Result<UsageReport, LedgerError> {
+    let mut groups = Vec::with_capacity(raw.len());
+    let mut totals = UsageTotals::default();
+    for (key, s) in raw {
+        let t = UsageTotals {
+            requests: unsigned(location, "requests", s[0])?,
+            local_requests: unsigned(location, "local_requests", s[1])?,
+            cloud_requests: unsigned(location, "cloud_requests", s[2])?,
+            prompt_tokens: unsigned(location, "prompt_tokens", s[3])?,
+            completion_tokens: unsigned(location, "completion_tokens", s[4])?,
+            cost: unsigned(location, "cost", s[5])?,
+            counterfactual_cost: unsigned(location, "counterfactual_cost", s[6])?,
+        };
+        totals = totals
+            .checked_add(&t)
+            .ok_or_else(|| LedgerError::Overflow {
+                location: location.to_string(),
+            })?;
+        groups.push((key, t));
+    }
+    if q.group_by.is_none() {
+        groups.clear();
+    } else {
+        groups.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+    Ok(UsageReport { totals, groups })
 }
 
 #[cfg(test)]

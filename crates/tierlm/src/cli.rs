@@ -53,6 +53,9 @@ pub enum Command {
     /// Create, list or revoke virtual keys (kept in the ledger database).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Create the ledger database or bring its schema up to date (the gateway also
+    /// does this at start-up), then print the schema version.
+    Migrate(DatabaseArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,7 +66,7 @@ pub enum KeysCommand {
     /// List keys, revoked ones included (never their secrets).
     List {
         #[command(flatten)]
-        db: KeysDatabaseArgs,
+        db: DatabaseArgs,
         /// Only this tenant's keys.
         #[arg(long)]
         tenant: Option<String>,
@@ -74,20 +77,20 @@ pub enum KeysCommand {
     /// Revoke a key by its id (`key_…`); it is refused from then on.
     Revoke {
         #[command(flatten)]
-        db: KeysDatabaseArgs,
+        db: DatabaseArgs,
         /// The key's id, as `keys create` and `keys list` show it.
         key_id: String,
     },
 }
 
-/// Which database holds the keys: `--database`, else the configuration's
+/// Which ledger database (rows and keys): `--database`, else the configuration's
 /// `[ledger] database_url`, else `sqlite://data/tierlm.db`.
 #[derive(Debug, Args, Clone)]
-pub struct KeysDatabaseArgs {
+pub struct DatabaseArgs {
     /// The gateway configuration (its `[ledger]` names the database).
     #[arg(long, env = "TIERLM_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Use this database instead (`sqlite://PATH`).
+    /// Use this database instead (`sqlite://PATH` or `postgres://USER@HOST/DB`).
     #[arg(long)]
     pub database: Option<String>,
 }
@@ -95,7 +98,7 @@ pub struct KeysDatabaseArgs {
 #[derive(Debug, Args, Clone)]
 pub struct KeyCreateArgs {
     #[command(flatten)]
-    pub db: KeysDatabaseArgs,
+    pub db: DatabaseArgs,
     /// The tenant the key's requests are billed to.
     #[arg(long)]
     pub tenant: String,
@@ -158,7 +161,7 @@ pub struct ReportArgs {
     /// The gateway configuration (its `[ledger]` names the database).
     #[arg(long, env = "TIERLM_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Read this database instead (`sqlite://PATH`).
+    /// Read this database instead (`sqlite://PATH` or `postgres://USER@HOST/DB`).
     #[arg(long)]
     pub database: Option<String>,
     /// A calendar month, `YYYY-MM` (UTC); default: everything.

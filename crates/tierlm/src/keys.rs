@@ -1,5 +1,6 @@
 //! `tierlm keys create | list | revoke`: manage the gateway's virtual keys in the
-//! ledger database (see `tierlm_ledger::keys`).
+//! ledger database (see `tierlm_ledger::keys`); and `tierlm migrate`, which brings
+//! that database's schema up to date.
 //!
 //! The database is `--database`, else the configuration's `[ledger] database_url`,
 //! else `sqlite://data/tierlm.db`. `create` prints the secret alone on standard
@@ -12,10 +13,10 @@ use std::process::ExitCode;
 use tierlm_ledger::{format_usd, BudgetPeriod, KeyRecord, NewKey, PicoUsd, Store};
 use tierlm_server::config;
 
-use crate::cli::{KeyCreateArgs, KeysDatabaseArgs};
+use crate::cli::{DatabaseArgs, KeyCreateArgs};
 
 /// The database URL `db` names (see the module docs).
-fn database_url(db: &KeysDatabaseArgs) -> Result<String, String> {
+fn database_url(db: &DatabaseArgs) -> Result<String, String> {
     if let Some(url) = &db.database {
         return Ok(url.clone());
     }
@@ -30,7 +31,7 @@ fn database_url(db: &KeysDatabaseArgs) -> Result<String, String> {
 
 /// Opens the store; with `must_exist`, refuses to create a database file that is not
 /// there (listing or revoking in an empty new database would only hide a wrong path).
-fn open(db: &KeysDatabaseArgs, must_exist: bool) -> Result<Box<dyn Store>, String> {
+fn open(db: &DatabaseArgs, must_exist: bool) -> Result<Box<dyn Store>, String> {
     let url = database_url(db)?;
     if must_exist {
         if let Some(path) = tierlm_ledger::database_file(&url).map_err(|e| e.to_string())? {
@@ -172,7 +173,7 @@ fn list_json(keys: &[KeyRecord]) -> Result<String, String> {
     serde_json::to_string_pretty(&items).map_err(|e| e.to_string())
 }
 
-pub fn list(db: &KeysDatabaseArgs, tenant: Option<&str>, json: bool) -> ExitCode {
+pub fn list(db: &DatabaseArgs, tenant: Option<&str>, json: bool) -> ExitCode {
     let text = open(db, true)
         .and_then(|s| s.list_keys(tenant).map_err(|e| e.to_string()))
         .and_then(|keys| {
@@ -194,7 +195,7 @@ pub fn list(db: &KeysDatabaseArgs, tenant: Option<&str>, json: bool) -> ExitCode
     }
 }
 
-pub fn revoke(db: &KeysDatabaseArgs, key_id: &str) -> ExitCode {
+pub fn revoke(db: &DatabaseArgs, key_id: &str) -> ExitCode {
     match open(db, true).and_then(|s| s.revoke_key(key_id).map_err(|e| e.to_string())) {
         Ok(true) => {
             println!("revoked {key_id}");
@@ -203,6 +204,24 @@ pub fn revoke(db: &KeysDatabaseArgs, key_id: &str) -> ExitCode {
         Ok(false) => {
             eprintln!("error: no active key {key_id} (unknown or already revoked)");
             ExitCode::from(1)
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+/// `tierlm migrate`: opens (creating a SQLite file if need be) the database and
+/// applies the migrations it lacks; prints what it did.
+pub fn migrate(db: &DatabaseArgs) -> ExitCode {
+    match database_url(db).and_then(|url| tierlm_ledger::migrate(&url).map_err(|e| e.to_string())) {
+        Ok(m) => {
+            println!(
+                "{}: applied {} migration{}; schema version {}",
+                m.location,
+                m.applied,
+                if m.applied == 1 { "" } else { "s" },
+                m.version
+            );
+            ExitCode::SUCCESS
         }
         Err(e) => fail(&e),
     }
@@ -230,7 +249,7 @@ mod tests {
 
     #[test]
     fn the_database_comes_from_the_flag_then_the_config_then_the_default() {
-        let none = KeysDatabaseArgs {
+        let none = DatabaseArgs {
             config: None,
             database: None,
         };
@@ -239,12 +258,12 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let cfg = dir.join("tierlm.toml");
         std::fs::write(&cfg, "[ledger]\ndatabase_url = \"sqlite://x/keys.db\"\n").unwrap();
-        let from_config = KeysDatabaseArgs {
+        let from_config = DatabaseArgs {
             config: Some(cfg.clone()),
             database: None,
         };
         assert_eq!(database_url(&from_config).unwrap(), "sqlite://x/keys.db");
-        let flag = KeysDatabaseArgs {
+        let flag = DatabaseArgs {
             config: Some(cfg),
             database: Some(":memory:".into()),
         };

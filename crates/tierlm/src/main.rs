@@ -154,6 +154,7 @@ fn main() -> ExitCode {
             keys::list(&db, tenant.as_deref(), json)
         }
         Command::Keys(KeysCommand::Revoke { db, key_id }) => keys::revoke(&db, &key_id),
+        Command::Migrate(db) => keys::migrate(&db),
         Command::Audit(AuditCommand::Export {
             file,
             from,

@@ -48,9 +48,9 @@ fn database(args: &ReportArgs) -> Result<(String, String), String> {
 fn run(args: &ReportArgs) -> Result<String, String> {
     let (url, baseline) = database(args)?;
     // A report reads: it does not create an empty database where none is.
-    if let Some(path) = url.strip_prefix("sqlite://") {
-        if !std::path::Path::new(path).exists() {
-            return Err(format!("no ledger database at {path}"));
+    if let Some(path) = tierlm_ledger::database_file(&url).map_err(|e| e.to_string())? {
+        if !path.exists() {
+            return Err(format!("no ledger database at {}", path.display()));
         }
     }
     let store = tierlm_ledger::open(&url).map_err(|e| e.to_string())?;

@@ -1,0 +1,119 @@
+"""Ledger durability: `kill -9` the gateway while 500 concurrent paid requests are in
+flight; after a restart every request that received a 2xx has its row, and the key's
+budget total (what the gateway enforces, summed from rows) equals the sum of its rows.
+
+Rows are committed (SQLite WAL, synchronous=FULL) before a response completes, so a 2xx
+implies a durable row; the kill comes after a fixed number of answers, while the rest
+are still waiting on the slow (1 s) mock upstream."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import tempfile
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from cloud_fixtures import TIERLM_BIN, local_and_mock, start_gateway, start_mock
+from helpers import REPO_ROOT
+
+CONFIG = """
+[[cloud_models]]
+name = "frontier"
+targets = ["mock/gpt-4o-mini"]
+
+[ledger]
+database_url = "sqlite://{db}"
+
+[auth]
+require_keys = true
+"""
+
+TOTAL = 500
+KILL_AFTER = 150
+
+
+async def fire(url: str, key: str, victim) -> dict[str, int]:
+    """Send TOTAL requests at once; SIGKILL `victim` after KILL_AFTER 2xx answers.
+    Returns request id -> status (0 for a request that got no answer)."""
+    limits = httpx.Limits(max_connections=TOTAL, max_keepalive_connections=0)
+    outcome: dict[str, int] = {}
+    ok = 0
+    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+        async def one(i: int) -> tuple[str, int]:
+            rid = f"durable-{i}"
+            # Spread the sends over half a second; with the upstream's 1 s latency all
+            # 500 are in flight together, and their answers come back spread out too,
+            # so the kill lands among them.
+            await asyncio.sleep(i * 0.001)
+            try:
+                r = await client.post(
+                    url + "/v1/chat/completions",
+                    headers={"authorization": f"Bearer {key}", "x-request-id": rid},
+                    json={"model": "frontier", "max_tokens": 8,
+                          "messages": [{"role": "user", "content": f"request {i}"}]})
+                return rid, r.status_code
+            except httpx.HTTPError:
+                return rid, 0
+
+        for fut in asyncio.as_completed([one(i) for i in range(TOTAL)]):
+            rid, status = await fut
+            outcome[rid] = status
+            if 200 <= status < 300:
+                ok += 1
+                if ok == KILL_AFTER:
+                    victim.send_signal(signal.SIGKILL)
+    return outcome
+
+
+def test_kill_9_under_load_loses_no_acknowledged_row():
+    tmp = tempfile.mkdtemp(prefix="durable-")
+    db = os.path.join(tmp, "ledger.db")
+    made = subprocess.run([TIERLM_BIN, "keys", "create", "--database", f"sqlite://{db}",
+                           "--tenant", "durable", "--budget-usd", "100"],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip()
+    mock = start_mock("--latency-ms", "1000")
+    config = local_and_mock(mock.url) + CONFIG.replace("{db}", db)
+    gw = cfg = None
+    try:
+        gw, cfg = start_gateway(config, "--no-embeddings")
+        outcome = asyncio.run(fire(gw.url, key, gw.proc))
+        gw.proc.wait(timeout=30)
+        assert gw.proc.returncode == -signal.SIGKILL
+        acknowledged = {rid for rid, s in outcome.items() if 200 <= s < 300}
+        unexpected = {s for s in outcome.values() if s not in (0,) and not 200 <= s < 300}
+        assert not unexpected, f"statuses other than 2xx or a cut connection: {unexpected}"
+        assert KILL_AFTER <= len(acknowledged) < TOTAL, \
+            f"{len(acknowledged)} answered: the kill did not land mid-load"
+
+        # Restart on the same database: it opens (recovering the WAL) and serves.
+        os.unlink(cfg)
+        gw, cfg = start_gateway(config, "--no-embeddings")
+        con = sqlite3.connect(db)
+        rows = dict(con.execute("SELECT request_id, cost FROM requests WHERE request_id LIKE 'durable-%'"))
+        missing = acknowledged - rows.keys()
+        assert not missing, f"{len(missing)} acknowledged requests have no row, e.g. {sorted(missing)[:5]}"
+        (key_id,) = con.execute("SELECT key_id FROM api_keys").fetchone()
+        (by_rows,) = con.execute("SELECT SUM(cost) FROM requests WHERE key_id = ?", (key_id,)).fetchone()
+        con.close()
+        assert by_rows > 0
+        usage = httpx.get(gw.url + "/v1/usage?group_by=key", timeout=30,
+                          headers={"authorization": f"Bearer {key}"}).json()
+        mine = next(g for g in usage["groups"] if g["key"] == key_id)
+        assert Decimal(mine["cost_usd"]) == Decimal(by_rows) / Decimal(10**12)
+        assert mine["requests"] == len(rows) >= len(acknowledged)
+        print(f"durability: {len(acknowledged)} of {TOTAL} acknowledged before the kill, "
+              f"{len(rows)} rows after the restart")
+    finally:
+        if gw is not None:
+            gw.stop()
+        if cfg is not None and os.path.exists(cfg):
+            os.unlink(cfg)
+        mock.stop()
