@@ -109,7 +109,10 @@ def start_gateway(config: str, *flags: str, log: str = "warn") -> tuple[Proc, st
     cfg = tempfile.NamedTemporaryFile("w", prefix="tierlm-e2e-", suffix=".toml", delete=False)
     cfg.write(config)
     cfg.close()
-    env = dict(os.environ, TIERLM_LOG=log, E2E_MOCK_KEY=MOCK_KEY, E2E_WRONG_KEY="sk-wrong-secret-456")
+    # Each gateway keeps its default files (ledger, audit) in a folder of its own, so
+    # gateways running side by side never share an audit chain.
+    env = dict(os.environ, TIERLM_LOG=log, E2E_MOCK_KEY=MOCK_KEY, E2E_WRONG_KEY="sk-wrong-secret-456",
+               TIERLM_DATA_DIR=tempfile.mkdtemp(prefix="tierlm-e2e-data-"))
     gw = Proc([TIERLM_BIN, "serve", "--config", cfg.name, *flags], env=env)
     deadline = time.monotonic() + 120
     while httpx.get(gw.url + "/ready", timeout=5).status_code != 200:

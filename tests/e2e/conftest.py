@@ -41,7 +41,7 @@ def server():
     if not os.path.isfile(BINARY):
         pytest.fail(f"{BINARY} not found; build it first: cargo build --release --workspace --bins")
 
-    env = dict(os.environ, TIERLM_LOG="warn")
+    env = dict(os.environ, TIERLM_LOG="warn", TIERLM_DATA_DIR=tempfile.mkdtemp(prefix="tierlm-e2e-data-"))
     stderr_file = tempfile.NamedTemporaryFile(prefix="tierlm-e2e-", suffix=".stderr", delete=False)
     proc = subprocess.Popen(
         [BINARY, "serve", "--port", "0", "--config", CONFIG],

@@ -117,3 +117,55 @@ def test_kill_9_under_load_loses_no_acknowledged_row():
         if cfg is not None and os.path.exists(cfg):
             os.unlink(cfg)
         mock.stop()
+
+
+def test_a_client_that_hangs_up_still_gets_a_row_and_its_reservation_back():
+    """A stream cut after its first chunk and a JSON request abandoned while the
+    upstream is still thinking: both leave a 499 row, and neither keeps its budget
+    reservation (the key's budget fits two requests' worst case, so a leaked
+    reservation would refuse the third request)."""
+    tmp = tempfile.mkdtemp(prefix="hangup-")
+    db = os.path.join(tmp, "ledger.db")
+    made = subprocess.run([TIERLM_BIN, "keys", "create", "--database", f"sqlite://{db}",
+                           "--tenant", "hangup", "--period", "total", "--budget-usd", "0.0002"],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip()
+    mock = start_mock("--latency-ms", "1500", "--token-interval-ms", "300")
+    gw = cfg = None
+    try:
+        gw, cfg = start_gateway(local_and_mock(mock.url) + CONFIG.replace("{db}", db), "--no-embeddings")
+        auth = {"authorization": f"Bearer {key}"}
+        body = {"model": "frontier", "max_tokens": 30,
+                "messages": [{"role": "user", "content": "Tell me a long story."}]}
+        # 1. A stream read for one chunk, then dropped.
+        with httpx.stream("POST", gw.url + "/v1/chat/completions", timeout=30,
+                          headers={**auth, "x-request-id": "hangup-stream"},
+                          json={**body, "stream": True}) as r:
+            assert r.status_code == 200
+            next(r.iter_raw())
+        # 2. A JSON request given up on while the upstream is still thinking.
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(gw.url + "/v1/chat/completions", json=body, timeout=0.5,
+                       headers={**auth, "x-request-id": "hangup-json"})
+        rows = {}
+        for _ in range(100):
+            con = sqlite3.connect(db)
+            rows = {r[0]: r[1:] for r in con.execute(
+                "SELECT request_id, status, route, reason FROM requests WHERE request_id LIKE 'hangup-%'")}
+            con.close()
+            if len(rows) == 2:
+                break
+            asyncio.run(asyncio.sleep(0.1))
+        assert rows.get("hangup-stream", (None,))[0] == 499, rows
+        assert rows.get("hangup-json", (None,))[0] == 499, rows
+        # 3. Both reservations were given back: a full request still fits the budget.
+        r = httpx.post(gw.url + "/v1/chat/completions", timeout=60, headers=auth,
+                       json={**body, "max_tokens": 5})
+        assert r.status_code == 200, r.text
+    finally:
+        if gw is not None:
+            gw.stop()
+        if cfg is not None:
+            os.unlink(cfg)
+        mock.stop()

@@ -130,6 +130,59 @@ pub fn label_value(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// Bounds a label's values: the first `max` distinct values (plus any pre-admitted
+/// ones) keep their own series, every later one is reported as [`OTHER`]. Lookups of
+/// admitted values take a read lock only.
+#[derive(Debug)]
+pub struct LabelCap {
+    max: usize,
+    seen: RwLock<std::collections::HashSet<String>>,
+}
+
+/// The label value that values past a [`LabelCap`] are reported as.
+pub const OTHER: &str = "other";
+
+impl LabelCap {
+    /// At most `max` distinct values besides those in `fixed`, which are always admitted.
+    pub fn new(max: usize, fixed: impl IntoIterator<Item = String>) -> Self {
+        let seen: std::collections::HashSet<String> = fixed.into_iter().collect();
+        Self {
+            max: max.saturating_add(seen.len()),
+            seen: RwLock::new(seen),
+        }
+    }
+
+    /// A set that admits only `fixed`: any other value is [`OTHER`].
+    pub fn only(fixed: impl IntoIterator<Item = String>) -> Self {
+        Self::new(0, fixed)
+    }
+
+    /// The value to use as the label: `v` itself when admitted, else [`OTHER`].
+    pub fn label<'a>(&self, v: &'a str) -> &'a str {
+        if let Ok(seen) = self.seen.read() {
+            if seen.contains(v) {
+                return v;
+            }
+            if seen.len() >= self.max {
+                return OTHER;
+            }
+        }
+        match self.seen.write() {
+            Ok(mut seen) => {
+                if seen.contains(v) {
+                    v
+                } else if seen.len() < self.max {
+                    seen.insert(v.to_string());
+                    v
+                } else {
+                    OTHER
+                }
+            }
+            Err(_) => OTHER,
+        }
+    }
+}
+
 /// One metric name with a series per label set.
 #[derive(Debug)]
 pub struct Family<T> {
@@ -163,7 +216,8 @@ impl<T> Family<T> {
         }
     }
 
-    fn snapshot(&self) -> Vec<(String, Arc<T>)> {
+    /// Every series with its rendered label list, in label order.
+    pub fn snapshot(&self) -> Vec<(String, Arc<T>)> {
         self.series
             .read()
             .map(|m| m.iter().map(|(k, v)| (k.clone(), Arc::clone(v))).collect())
@@ -178,7 +232,8 @@ pub struct Exposition {
 }
 
 impl Exposition {
-    fn header(&mut self, name: &str, kind: &str, help: &str) {
+    /// The `# HELP` and `# TYPE` lines of a metric whose samples follow via [`Self::sample`].
+    pub fn header(&mut self, name: &str, kind: &str, help: &str) {
         let _ = writeln!(self.out, "# HELP {name} {help}");
         let _ = writeln!(self.out, "# TYPE {name} {kind}");
     }
@@ -204,6 +259,11 @@ impl Exposition {
         }
     }
 
+    /// One sample line: `name{labels} value`.
+    pub fn sample(&mut self, name: &str, labels: &str, value: impl std::fmt::Display) {
+        let _ = writeln!(self.out, "{name}{} {value}", braces(labels));
+    }
+
     pub fn finish(self) -> String {
         self.out
     }
@@ -227,6 +287,38 @@ mod tests {
         assert!(text.contains("lat_seconds_bucket{model=\"m\",le=\"0.25\"} 2"));
         assert!(text.contains("lat_seconds_bucket{model=\"m\",le=\"+Inf\"} 3"));
         assert!(text.contains("lat_seconds_count{model=\"m\"} 3"));
+    }
+
+    #[test]
+    fn label_cap_admits_the_first_values_then_other() {
+        let cap = LabelCap::new(2, ["fixed".to_string()]);
+        assert_eq!(cap.label("a"), "a");
+        assert_eq!(cap.label("b"), "b");
+        assert_eq!(cap.label("c"), OTHER);
+        assert_eq!(cap.label("a"), "a", "admitted values keep their series");
+        assert_eq!(
+            cap.label("fixed"),
+            "fixed",
+            "pre-admitted values do not count"
+        );
+        let only = LabelCap::only(["m".to_string()]);
+        assert_eq!(only.label("m"), "m");
+        assert_eq!(only.label("x"), OTHER);
+    }
+
+    #[test]
+    fn samples_render_with_their_header() {
+        let mut e = Exposition::default();
+        e.header("cost_usd_total", "counter", "USD.");
+        e.sample("cost_usd_total", "tenant=\"t\"", 0.25);
+        e.sample("cost_usd_total", "", 1);
+        let text = e.finish();
+        assert!(text.contains("# TYPE cost_usd_total counter\n"), "{text}");
+        assert!(
+            text.contains("cost_usd_total{tenant=\"t\"} 0.25\n"),
+            "{text}"
+        );
+        assert!(text.contains("cost_usd_total 1\n"), "{text}");
     }
 
     #[test]

@@ -159,6 +159,21 @@ impl AuditLog {
             .create(true)
             .open(path)
             .map_err(io_err(path))?;
+        // One writer per chain: a second process appending to the same file would fork
+        // the chain, so it is refused here, before anything is read or repaired. The
+        // lock is held as long as the file is open and released by the OS on any exit.
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(AuditError::Unusable {
+                    path: path.to_path_buf(),
+                    reason: "another process (a second gateway?) is writing it; give each \
+                             gateway its own audit file"
+                        .to_string(),
+                })
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io_err(path)(e)),
+        }
         let len = file.metadata().map_err(io_err(path))?.len();
         let end = rfind_newline(&mut file, len)
             .map_err(io_err(path))?

@@ -194,6 +194,7 @@ fn verify_reports_and_open_repairs_a_torn_last_line() {
     assert_eq!(verify(&path).unwrap(), ok(4));
     assert_eq!(log.append(record(9)).unwrap().seq, 5);
     assert_eq!(verify(&path).unwrap(), ok(5));
+    drop(log);
 
     fs::write(&path, b"{\"seq\":1,\"ti").unwrap(); // nothing but a torn line
     let log = AuditLog::open(&path).unwrap();
@@ -364,4 +365,25 @@ proptest! {
         prop_assert_eq!(parse_rfc3339(&s), Some(ms));
         prop_assert_eq!(parse_bound(&s[..10]).unwrap(), ms.div_euclid(MS_PER_DAY) * MS_PER_DAY);
     }
+}
+
+#[test]
+fn a_second_writer_on_the_same_file_is_refused_until_the_first_closes() {
+    let path = temp_log("second-writer");
+    let first = AuditLog::open(&path).unwrap();
+    first.append(record(1)).unwrap();
+    let Err(err) = AuditLog::open(&path) else {
+        panic!("a second writer must be refused");
+    };
+    assert!(
+        err.to_string().contains("another process"),
+        "unexpected error: {err}"
+    );
+    // Reading is not writing: verify works while the writer is open.
+    assert_eq!(verify(&path).unwrap(), ok(1));
+    drop(first);
+    let again = AuditLog::open(&path).unwrap();
+    again.append(record(2)).unwrap();
+    assert_eq!(verify(&path).unwrap(), ok(2));
+    cleanup(&path);
 }

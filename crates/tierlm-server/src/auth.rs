@@ -1,6 +1,8 @@
 //! Virtual keys on the request path: with `[auth] require_keys = true`, every `/v1/`
 //! request needs `Authorization: Bearer tk-…`, a key created with `tierlm keys create`
-//! or `POST /admin/keys` (only a salted hash is stored). The key gives the request its
+//! or `POST /admin/keys` (only a salted hash is stored). Without it, anonymous requests
+//! pass, but a `tk-` key that is sent is still checked and enforced (an unknown one is
+//! a 401), so keys can be rolled out before they are required. The key gives the request its
 //! tenant and key id (for ledger rows, routing rules and data policies), a model
 //! allow-list, per-minute request and token limits, and a budget per period.
 //!
@@ -22,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 use tierlm_api::chat::ChatCompletionRequest;
 use tierlm_api::ids::unix_ms as now_ms;
 use tierlm_api::{ApiError, ErrorCode};
+use tierlm_ledger::keys::SECRET_PREFIX;
 use tierlm_ledger::{format_usd, KeyRecord, PicoUsd};
 
 use crate::error::HttpError;
@@ -167,7 +170,13 @@ async fn spent(state: &AppState, key: &KeyRecord) -> Result<PicoUsd, ApiError> {
 
 /// The middleware (see the module docs).
 pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if !state.config().auth.require_keys || !req.uri().path().starts_with("/v1/") {
+    if !req.uri().path().starts_with("/v1/") {
+        return next.run(req).await;
+    }
+    let presented = bearer(req.headers()).filter(|s| s.starts_with(SECRET_PREFIX));
+    if !state.config().auth.require_keys && (presented.is_none() || state.ledger().is_none()) {
+        // Keys are optional here: an anonymous caller (or a provider-style key meant
+        // for nobody) passes; a virtual key, when the ledger can check it, is enforced.
         return next.run(req).await;
     }
     let Some(secret) = bearer(req.headers()).map(str::to_string) else {

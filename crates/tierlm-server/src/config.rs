@@ -55,6 +55,35 @@ pub struct UninitializedConfig {
     pub ledger: Option<UninitializedLedger>,
     #[serde(default)]
     pub auth: Option<UninitializedAuth>,
+    /// OTLP trace export: see [`crate::otlp::UninitializedTelemetry`].
+    #[serde(default)]
+    pub telemetry: Option<crate::otlp::UninitializedTelemetry>,
+    #[serde(default)]
+    pub metrics: Option<UninitializedMetrics>,
+}
+
+/// `[metrics]`: bounds on the Prometheus labels.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UninitializedMetrics {
+    /// Distinct `tenant` label values before the rest are reported as `other`.
+    pub max_tenants: Option<usize>,
+}
+
+pub const DEFAULT_MAX_TENANTS: usize = 64;
+
+/// Validated `[metrics]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricsSettings {
+    pub max_tenants: usize,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            max_tenants: DEFAULT_MAX_TENANTS,
+        }
+    }
 }
 
 /// `[auth]`: virtual keys.
@@ -84,6 +113,20 @@ pub struct UninitializedLedger {
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/tierlm.db";
+
+/// Where the gateway keeps its own files unless `[server] data_dir`, `--data-dir` or
+/// `TIERLM_DATA_DIR` says otherwise.
+pub const DEFAULT_DATA_DIR: &str = "data";
+
+/// The ledger database in `data_dir` (the default `database_url`).
+pub fn database_url_in(data_dir: &Path) -> String {
+    format!("sqlite://{}", data_dir.join("tierlm.db").display())
+}
+
+/// The egress audit file in `data_dir` (the default `audit_path`).
+pub fn audit_path_in(data_dir: &Path) -> PathBuf {
+    data_dir.join("audit.jsonl")
+}
 pub const DEFAULT_BASELINE_MODEL: &str = "gpt-4o";
 
 /// The ledger settings when `[ledger]` does not change them.
@@ -106,6 +149,9 @@ pub struct UninitializedServer {
     pub max_body_bytes: Option<usize>,
     /// Folder that default model paths are taken from.
     pub models_dir: Option<PathBuf>,
+    /// Folder for the gateway's own files when their paths are not set: the ledger
+    /// database and the egress audit (default `data`).
+    pub data_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -163,6 +209,7 @@ pub struct Overrides {
     pub parallel: Option<u32>,
     pub threads: Option<u32>,
     pub models_dir: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
 }
 
 /// The validated configuration the server runs with.
@@ -176,9 +223,14 @@ pub struct Config {
     pub cloud: crate::cloud_config::CloudConfig,
     pub router: Option<tierlm_router::RouterConfig>,
     pub guard: Option<tierlm_guard::policy::GuardConfig>,
+    /// The egress audit file (the guard's `audit_path`, else `{data_dir}/audit.jsonl`).
+    pub audit_path: PathBuf,
     /// `None` when `[ledger] enabled = false`.
     pub ledger: Option<crate::ledger::LedgerSettings>,
     pub auth: AuthSettings,
+    /// `None` unless `[telemetry] otlp_endpoint` is set.
+    pub telemetry: Option<crate::otlp::TelemetrySettings>,
+    pub metrics: MetricsSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -372,11 +424,46 @@ impl UninitializedConfig {
         if let Some(r) = &self.router {
             check_router(r, &models, embeddings.as_ref(), &cloud)?;
         }
-        let ledger = ledger_settings(self.ledger.unwrap_or_default(), &cloud)?;
+        let data_dir = o
+            .data_dir
+            .clone()
+            .or(self.server.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let mut ledger = ledger_settings(self.ledger.unwrap_or_default(), &cloud)?;
+        if let Some(l) = ledger
+            .as_mut()
+            .filter(|l| l.database_url == DEFAULT_DATABASE_URL)
+        {
+            l.database_url = database_url_in(&data_dir);
+        }
+        // The audit file: the guard's `audit_path` when it sets one, else in data_dir.
+        let mut guard = self.guard;
+        let builtin_audit = tierlm_guard::policy::GuardConfig::default().audit_path;
+        let audit_path = match guard.as_mut() {
+            Some(g) if g.audit_path != builtin_audit => g.audit_path.clone(),
+            Some(g) => {
+                g.audit_path = audit_path_in(&data_dir);
+                g.audit_path.clone()
+            }
+            None => audit_path_in(&data_dir),
+        };
         let auth = auth_settings(self.auth.unwrap_or_default(), ledger.is_some())?;
+        let telemetry = crate::otlp::settings(self.telemetry.unwrap_or_default(), &|k| {
+            std::env::var(k).ok()
+        })
+        .map_err(ConfigError::Invalid)?;
+        let metrics = MetricsSettings {
+            max_tenants: self
+                .metrics
+                .and_then(|m| m.max_tenants)
+                .unwrap_or(DEFAULT_MAX_TENANTS),
+        };
         Ok(Config {
+            telemetry,
+            metrics,
             router: self.router,
-            guard: self.guard,
+            guard,
+            audit_path,
             ledger,
             auth,
             cloud,
@@ -567,6 +654,63 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("server.host"));
+    }
+
+    #[test]
+    fn data_dir_places_the_default_files_only() {
+        let load = |text: &str, dir: Option<&str>| {
+            parse_str(text)
+                .unwrap()
+                .load(&Overrides {
+                    data_dir: dir.map(PathBuf::from),
+                    ..Overrides::default()
+                })
+                .unwrap()
+        };
+        let cfg = load("", None);
+        assert_eq!(cfg.ledger.unwrap().database_url, "sqlite://data/tierlm.db");
+        assert_eq!(cfg.audit_path, PathBuf::from("data/audit.jsonl"));
+        let cfg = load(
+            "[server]\ndata_dir = \"/var/lib/a\"\n[guard]\n",
+            Some("/srv/b"),
+        );
+        assert_eq!(
+            cfg.ledger.unwrap().database_url,
+            "sqlite:///srv/b/tierlm.db"
+        );
+        assert_eq!(cfg.audit_path, PathBuf::from("/srv/b/audit.jsonl"));
+        assert_eq!(cfg.guard.unwrap().audit_path, cfg.audit_path);
+        let cfg = load("[server]\ndata_dir = \"/var/lib/a\"\n", None);
+        assert_eq!(cfg.audit_path, PathBuf::from("/var/lib/a/audit.jsonl"));
+        // Paths the config sets stay where they are.
+        let cfg = load(
+            "[guard]\naudit_path = \"/x/audit.jsonl\"\n[ledger]\ndatabase_url = \"sqlite://y.db\"\n",
+            Some("/srv/b"),
+        );
+        assert_eq!(cfg.ledger.unwrap().database_url, "sqlite://y.db");
+        assert_eq!(cfg.audit_path, PathBuf::from("/x/audit.jsonl"));
+    }
+
+    #[test]
+    fn telemetry_and_metrics_sections_are_strict() {
+        let err = parse_str("[telemetry]\notlp_endpint = \"http://x:4318\"\n").unwrap_err();
+        assert!(err.contains("otlp_endpint"), "{err}");
+        assert!(err.contains("otlp_endpoint"), "expected keys listed: {err}");
+        let err = parse_str("[metrics]\nmax_tenant = 3\n").unwrap_err();
+        assert!(err.contains("max_tenant"), "{err}");
+        let cfg = parse_str("").unwrap().load(&Overrides::default()).unwrap();
+        assert!(cfg.telemetry.is_none(), "OTLP export is off by default");
+        assert_eq!(cfg.metrics.max_tenants, DEFAULT_MAX_TENANTS);
+        let cfg = parse_str(
+            "[telemetry]\notlp_endpoint = \"http://127.0.0.1:4318/\"\nservice_name = \"gw\"\n[metrics]\nmax_tenants = 3\n",
+        )
+        .unwrap()
+        .load(&Overrides::default())
+        .unwrap();
+        let t = cfg.telemetry.unwrap();
+        assert_eq!(t.traces_url, "http://127.0.0.1:4318/v1/traces");
+        assert_eq!(t.service_name, "gw");
+        assert_eq!(cfg.metrics.max_tenants, 3);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! [`serve`] binds the listener first (so `/health` answers while models load), loads
 //! the configured models off the async runtime, flips `/ready`, and shuts down
-//! gracefully on SIGINT/SIGTERM, letting in-flight requests finish.
+//! gracefully on SIGINT/SIGTERM, letting in-flight requests finish and sending their
+//! queued trace spans (when `[telemetry]` exports them).
 
 pub mod admin;
 pub mod app;
@@ -16,6 +17,7 @@ pub mod guard;
 pub mod handlers;
 pub mod ledger;
 pub mod metrics;
+pub mod otlp;
 pub mod sse;
 pub mod state;
 pub mod usage;
@@ -69,11 +71,7 @@ pub fn load_models(state: &AppState) -> Result<Registry, String> {
         registry.ledger = Some(std::sync::Arc::from(store));
     }
     if !cfg.cloud.models.is_empty() {
-        let path = cfg
-            .guard
-            .as_ref()
-            .map(|g| g.audit_path.clone())
-            .unwrap_or_else(|| tierlm_guard::policy::GuardConfig::default().audit_path);
+        let path = cfg.audit_path.clone();
         let log = tierlm_guard::audit::AuditLog::open(&path)
             .map_err(|e| format!("egress audit {}: {e}", path.display()))?;
         if let Some(t) = log.torn_tail() {
@@ -97,6 +95,7 @@ where
     let listener = tokio::net::TcpListener::bind((config.host, config.port)).await?;
     let addr = listener.local_addr()?;
     let state = AppState::new(config);
+    state.start_telemetry().map_err(std::io::Error::other)?;
     on_listen(addr);
     let loader_state = state.clone();
     let loader = tokio::task::spawn_blocking(move || match load_models(&loader_state) {
@@ -112,6 +111,7 @@ where
         }
     });
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let telemetry = state.clone();
     let server = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
         tokio::select! {
             _ = shutdown => {}
@@ -126,8 +126,13 @@ where
         }
         std::future::pending::<std::io::Result<()>>().await
     };
-    tokio::select! {
+    let result = tokio::select! {
         r = server => r,
         r = watch_loader => r,
-    }
+    };
+    // In-flight requests have finished: send their spans before exiting.
+    telemetry
+        .flush_telemetry(std::time::Duration::from_secs(3))
+        .await;
+    result
 }

@@ -2,13 +2,19 @@
 //!
 //! Labels are bounded: `endpoint` is one of the routes, `model` one of the configured
 //! model names (or empty when the request never reached a model), `status` the HTTP
-//! status code.
+//! status code. The ledger's cost metrics (`tierlm_ledger_*`, `tierlm_*_usd_total`) are
+//! recorded once per committed ledger row, so they agree with `/v1/usage`; their
+//! `model` label is a configured name or `other`, their `tenant` label one of the
+//! first `[metrics] max_tenants` tenants seen or `other`.
 
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tierlm_api::metrics::{label_value, Counter, Exposition, Family, Histogram, LATENCY_BUCKETS};
+use tierlm_api::metrics::{
+    label_value, Counter, Exposition, Family, Histogram, LabelCap, LATENCY_BUCKETS,
+};
 
 use crate::state::AppState;
 
@@ -23,6 +29,133 @@ pub struct ServerMetrics {
     pub route_decision: Family<Histogram>,
     pub guard_entities: Family<Counter>,
     pub guard_actions: Family<Counter>,
+    pub ledger: LedgerMetrics,
+    /// OTLP span export counters (zero when export is off).
+    pub otlp: Arc<crate::otlp::ExportStats>,
+}
+
+/// One `route, model, tenant` series of the ledger's counters. Money is counted in
+/// pico-dollars, as the ledger stores it, and shown in USD.
+#[derive(Debug, Default)]
+pub struct LedgerSeries {
+    pub requests: Counter,
+    pub prompt_tokens: Counter,
+    pub completion_tokens: Counter,
+    pub cost_pico: Counter,
+    pub counterfactual_pico: Counter,
+    pub savings_pico: Counter,
+}
+
+/// The cost metrics, recorded once per ledger row.
+pub struct LedgerMetrics {
+    pub series: Family<LedgerSeries>,
+    pub duration: Family<Histogram>,
+    tenants: LabelCap,
+    models: LabelCap,
+}
+
+impl LedgerMetrics {
+    /// `models`: the configured model names (any other is `other`); at most
+    /// `max_tenants` tenants keep their own label.
+    pub fn new(models: impl IntoIterator<Item = String>, max_tenants: usize) -> Self {
+        Self {
+            series: Family::new(LedgerSeries::default),
+            duration: Family::new(|| Histogram::new(LATENCY_BUCKETS)),
+            tenants: LabelCap::new(max_tenants, []),
+            models: LabelCap::only(models),
+        }
+    }
+
+    /// One committed row. `tenant` is `None` for requests without a key.
+    pub fn record(&self, row: &LedgerSample<'_>) {
+        let tenant = row.tenant.map_or("", |t| self.tenants.label(t));
+        let labels = format!(
+            "route=\"{}\",model=\"{}\",tenant=\"{}\"",
+            label_value(row.route),
+            label_value(self.models.label(row.model)),
+            label_value(tenant)
+        );
+        let s = self.series.get(&labels);
+        s.requests.inc();
+        s.prompt_tokens.add(u64::from(row.prompt_tokens));
+        s.completion_tokens.add(u64::from(row.completion_tokens));
+        s.cost_pico.add(row.cost_pico);
+        s.counterfactual_pico.add(row.counterfactual_pico);
+        s.savings_pico
+            .add(row.counterfactual_pico.saturating_sub(row.cost_pico));
+        self.duration
+            .get(&format!("route=\"{}\"", label_value(row.route)))
+            .observe(row.latency.as_secs_f64());
+    }
+
+    fn render(&self, e: &mut Exposition) {
+        let series = self.series.snapshot();
+        let name = "tierlm_ledger_requests_total";
+        e.header(
+            name,
+            "counter",
+            "Ledger rows (inference requests) by route, model and tenant.",
+        );
+        for (labels, s) in &series {
+            e.sample(name, labels, s.requests.get());
+        }
+        let name = "tierlm_ledger_tokens_total";
+        e.header(
+            name,
+            "counter",
+            "Prompt and completion tokens of the ledger's rows.",
+        );
+        for (labels, s) in &series {
+            let prompt = format!("{labels},kind=\"prompt\"");
+            e.sample(name, &prompt, s.prompt_tokens.get());
+            let completion = format!("{labels},kind=\"completion\"");
+            e.sample(name, &completion, s.completion_tokens.get());
+        }
+        let money: [(&str, &str, Pico); 3] = [
+            (
+                "tierlm_cost_usd_total",
+                "Cost of the ledger's rows in USD, as priced in the ledger.",
+                |s| s.cost_pico.get(),
+            ),
+            (
+                "tierlm_counterfactual_cost_usd_total",
+                "What the same tokens would have cost on the frontier baseline model, in USD.",
+                |s| s.counterfactual_pico.get(),
+            ),
+            (
+                "tierlm_savings_usd_total",
+                "Counterfactual minus actual cost in USD, summed over rows where it is positive.",
+                |s| s.savings_pico.get(),
+            ),
+        ];
+        for (name, help, pico) in money {
+            e.header(name, "counter", help);
+            for (labels, s) in &series {
+                e.sample(name, labels, pico(s) as f64 / 1e12);
+            }
+        }
+        e.histogram(
+            "tierlm_ledger_request_duration_seconds",
+            "Duration of inference requests by final route, as the ledger records it.",
+            &self.duration,
+        );
+    }
+}
+
+/// Reads one money counter of a series, in pico-dollars.
+type Pico = fn(&LedgerSeries) -> u64;
+
+/// What the cost metrics take from one ledger row.
+#[derive(Debug, Clone)]
+pub struct LedgerSample<'a> {
+    pub route: &'a str,
+    pub model: &'a str,
+    pub tenant: Option<&'a str>,
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    pub cost_pico: u64,
+    pub counterfactual_pico: u64,
+    pub latency: Duration,
 }
 
 /// Inter-token latency buckets: finer than request latency.
@@ -37,7 +170,32 @@ const DECISION_BUCKETS: &[f64] = &[
 
 impl Default for ServerMetrics {
     fn default() -> Self {
+        Self::new(
+            LedgerMetrics::new([], crate::config::DEFAULT_MAX_TENANTS),
+            Arc::default(),
+        )
+    }
+}
+
+impl ServerMetrics {
+    /// The metrics of a server with this configuration (its model names and label caps).
+    pub fn for_config(cfg: &crate::config::Config) -> Self {
+        let mut names: Vec<String> = cfg.models.iter().map(|m| m.name.clone()).collect();
+        names.extend(cfg.embeddings.iter().map(|e| e.name.clone()));
+        names.extend(cfg.cloud.models.iter().map(|m| m.name.clone()));
+        if let Some(r) = &cfg.router {
+            names.extend(r.models.iter().cloned());
+        }
+        Self::new(
+            LedgerMetrics::new(names, cfg.metrics.max_tenants),
+            Arc::default(),
+        )
+    }
+
+    fn new(ledger: LedgerMetrics, otlp: Arc<crate::otlp::ExportStats>) -> Self {
         Self {
+            ledger,
+            otlp,
             requests: Family::new(Counter::default),
             prompt_tokens: Family::new(Counter::default),
             completion_tokens: Family::new(Counter::default),
@@ -107,6 +265,8 @@ pub struct TokenTimer {
     start: Instant,
     last: Option<Instant>,
     model: String,
+    /// Note the first token's time in the ledger row (time to first token).
+    streaming: bool,
 }
 
 impl TokenTimer {
@@ -115,6 +275,16 @@ impl TokenTimer {
             start: Instant::now(),
             last: None,
             model: model_label(model),
+            streaming: false,
+        }
+    }
+
+    /// The timer of a streamed answer: its first token is also the ledger row's time
+    /// to first token (the first content chunk is sent right after the tick).
+    pub fn streaming(model: &str) -> Self {
+        Self {
+            streaming: true,
+            ..Self::new(model)
         }
     }
 
@@ -122,10 +292,14 @@ impl TokenTimer {
     pub fn tick(&mut self, m: &ServerMetrics) {
         let now = Instant::now();
         match self.last {
-            None => m
-                .ttft
-                .get(&self.model)
-                .observe((now - self.start).as_secs_f64()),
+            None => {
+                if self.streaming {
+                    crate::ledger::note_first_token();
+                }
+                m.ttft
+                    .get(&self.model)
+                    .observe((now - self.start).as_secs_f64());
+            }
             Some(prev) => m.itl.get(&self.model).observe((now - prev).as_secs_f64()),
         }
         self.last = Some(now);
@@ -185,6 +359,22 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "Requests scanned by the data guard, by the action taken.",
         &m.guard_actions,
     );
+    m.ledger.render(&mut e);
+    for (name, help, value) in [
+        (
+            "tierlm_otlp_spans_exported_total",
+            "Request spans accepted by the OTLP collector.",
+            m.otlp.exported.get(),
+        ),
+        (
+            "tierlm_otlp_spans_dropped_total",
+            "Request spans dropped: export queue full, collector unreachable or refusing.",
+            m.otlp.dropped.get(),
+        ),
+    ] {
+        e.header(name, "counter", help);
+        e.sample(name, "", value);
+    }
     state.engine_metrics().render(&mut e);
     (
         [(
@@ -193,4 +383,72 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         )],
         e.finish(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample<'a>(model: &'a str, tenant: Option<&'a str>) -> LedgerSample<'a> {
+        LedgerSample {
+            route: "cloud",
+            model,
+            tenant,
+            prompt_tokens: 10,
+            completion_tokens: 4,
+            cost_pico: 1_500_000,
+            counterfactual_pico: 2_000_000,
+            latency: Duration::from_millis(30),
+        }
+    }
+
+    #[test]
+    fn ledger_labels_are_capped() {
+        let m = LedgerMetrics::new(["auto".to_string()], 2);
+        for t in ["a", "b", "c", "d"] {
+            m.record(&sample("auto", Some(t)));
+        }
+        m.record(&sample("made-up-model", None));
+        let labels: Vec<String> = m.series.snapshot().into_iter().map(|(l, _)| l).collect();
+        assert_eq!(
+            labels,
+            [
+                "route=\"cloud\",model=\"auto\",tenant=\"a\"",
+                "route=\"cloud\",model=\"auto\",tenant=\"b\"",
+                "route=\"cloud\",model=\"auto\",tenant=\"other\"",
+                "route=\"cloud\",model=\"other\",tenant=\"\"",
+            ]
+        );
+        let other = m
+            .series
+            .get("route=\"cloud\",model=\"auto\",tenant=\"other\"");
+        assert_eq!(other.requests.get(), 2, "c and d share the overflow series");
+    }
+
+    #[test]
+    fn ledger_exposition_shows_usd_tokens_and_savings() {
+        let m = LedgerMetrics::new(["auto".to_string()], 8);
+        m.record(&sample("auto", Some("t")));
+        m.record(&LedgerSample {
+            cost_pico: 3_000_000,
+            ..sample("auto", Some("t"))
+        });
+        let mut e = Exposition::default();
+        m.render(&mut e);
+        let text = e.finish();
+        let l = "route=\"cloud\",model=\"auto\",tenant=\"t\"";
+        for line in [
+            format!("tierlm_ledger_requests_total{{{l}}} 2\n"),
+            format!("tierlm_ledger_tokens_total{{{l},kind=\"prompt\"}} 20\n"),
+            format!("tierlm_ledger_tokens_total{{{l},kind=\"completion\"}} 8\n"),
+            format!("tierlm_cost_usd_total{{{l}}} 0.0000045\n"),
+            format!("tierlm_counterfactual_cost_usd_total{{{l}}} 0.000004\n"),
+            // The second row cost more than the baseline: it adds no savings.
+            format!("tierlm_savings_usd_total{{{l}}} 0.0000005\n"),
+            "# TYPE tierlm_cost_usd_total counter\n".to_string(),
+            "tierlm_ledger_request_duration_seconds_count{route=\"cloud\"} 2\n".to_string(),
+        ] {
+            assert!(text.contains(&line), "missing {line:?} in\n{text}");
+        }
+    }
 }

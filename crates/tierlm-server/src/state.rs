@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use tierlm_api::{ApiError, ErrorCode};
 use tierlm_engine::{EmbeddingModel, EngineMetrics, LocalModel};
@@ -44,6 +44,8 @@ struct Inner {
     metrics: ServerMetrics,
     engine_metrics: Arc<EngineMetrics>,
     keys: crate::auth::KeyState,
+    /// Set by [`AppState::start_telemetry`] when `[telemetry]` names an endpoint.
+    otlp: OnceLock<Arc<crate::otlp::Exporter>>,
 }
 
 #[derive(Clone)]
@@ -53,13 +55,15 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(config: Config) -> Self {
+        let metrics = ServerMetrics::for_config(&config);
         Self {
             inner: Arc::new(Inner {
                 config,
                 registry: RwLock::new(Arc::new(Registry::default())),
                 ready: AtomicBool::new(false),
                 load_error: RwLock::new(None),
-                metrics: ServerMetrics::default(),
+                metrics,
+                otlp: OnceLock::new(),
                 engine_metrics: Arc::new(EngineMetrics::default()),
                 keys: crate::auth::KeyState::default(),
             }),
@@ -81,6 +85,34 @@ impl AppState {
     /// Per-key limits, reservations and the key cache.
     pub fn keys(&self) -> &crate::auth::KeyState {
         &self.inner.keys
+    }
+
+    /// Start the OTLP span exporter if `[telemetry]` configures one (inside the
+    /// runtime; a second call does nothing).
+    pub fn start_telemetry(&self) -> Result<(), String> {
+        let Some(t) = &self.inner.config.telemetry else {
+            return Ok(());
+        };
+        if self.inner.otlp.get().is_some() {
+            return Ok(());
+        }
+        let exporter =
+            crate::otlp::Exporter::start(t.clone(), Arc::clone(&self.inner.metrics.otlp))?;
+        tracing::info!(url = %t.traces_url, "telemetry: exporting request spans");
+        let _ = self.inner.otlp.set(Arc::new(exporter));
+        Ok(())
+    }
+
+    /// The span exporter, when trace export is on.
+    pub fn otlp(&self) -> Option<&Arc<crate::otlp::Exporter>> {
+        self.inner.otlp.get()
+    }
+
+    /// Send the spans still queued (graceful shutdown), waiting at most `limit`.
+    pub async fn flush_telemetry(&self, limit: std::time::Duration) {
+        if let Some(e) = self.inner.otlp.get() {
+            e.shutdown(limit).await;
+        }
     }
 
     pub fn engine_metrics(&self) -> &Arc<EngineMetrics> {

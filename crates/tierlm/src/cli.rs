@@ -129,18 +129,18 @@ pub enum AuditCommand {
     /// Prints `audit chain ok: N entries` (exit 0), or the first broken line and why
     /// (exit 1); exit 2 when the file cannot be read.
     Verify {
-        /// The audit file (JSON lines).
-        #[arg(long, default_value = DEFAULT_AUDIT_FILE)]
-        file: PathBuf,
+        /// The audit file (JSON lines) [default: audit.jsonl in $TIERLM_DATA_DIR, else data/audit.jsonl]
+        #[arg(long)]
+        file: Option<PathBuf>,
     },
     /// Export the entries in a time range as JSON lines.
     ///
     /// Entries are written byte for byte as stored, only from an intact chain (else exit
     /// 1, naming the broken line); the count goes to standard error.
     Export {
-        /// The audit file (JSON lines).
-        #[arg(long, default_value = DEFAULT_AUDIT_FILE)]
-        file: PathBuf,
+        /// The audit file (JSON lines) [default: audit.jsonl in $TIERLM_DATA_DIR, else data/audit.jsonl]
+        #[arg(long)]
+        file: Option<PathBuf>,
         /// First time included: RFC 3339 (2024-05-01T12:00:00Z) or YYYY-MM-DD (UTC).
         #[arg(long, value_name = "DATE")]
         from: Option<String>,
@@ -152,9 +152,6 @@ pub enum AuditCommand {
         out: Option<PathBuf>,
     },
 }
-
-/// Where the gateway writes its egress audit unless configured otherwise.
-pub const DEFAULT_AUDIT_FILE: &str = "data/audit.jsonl";
 
 #[derive(Debug, Args, Clone)]
 pub struct ReportArgs {
@@ -252,6 +249,10 @@ pub struct ServeArgs {
     /// Folder default model paths are taken from.
     #[arg(long, env = "TIERLM_MODELS_DIR")]
     pub models_dir: Option<PathBuf>,
+    /// Folder for the ledger database and egress audit when the config does not place
+    /// them [default: data]
+    #[arg(long, env = "TIERLM_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
     /// Validate the configuration (and that model files exist), then exit.
     #[arg(long)]
     pub check_config: bool,

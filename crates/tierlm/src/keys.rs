@@ -3,11 +3,13 @@
 //! that database's schema up to date.
 //!
 //! The database is `--database`, else the configuration's `[ledger] database_url`,
-//! else `sqlite://data/tierlm.db`. `create` prints the secret alone on standard
+//! else `tierlm.db` in the data folder (`TIERLM_DATA_DIR`, else the configuration's
+//! `[server] data_dir`, else `data`). `create` prints the secret alone on standard
 //! output, once (only its salted hash is stored), and the key's id and settings on
 //! standard error. Exit codes: 0 on success, 1 when `revoke` finds no active key of
 //! that id, 2 on any other error (bad flags, no database, a database error).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use tierlm_ledger::{format_usd, BudgetPeriod, KeyRecord, NewKey, PicoUsd, Store};
@@ -20,13 +22,25 @@ fn database_url(db: &DatabaseArgs) -> Result<String, String> {
     if let Some(url) = &db.database {
         return Ok(url.clone());
     }
+    let mut data_dir = None;
     if let Some(path) = &db.config {
         let raw = config::parse_file(path).map_err(|e| e.to_string())?;
         if let Some(url) = raw.ledger.and_then(|l| l.database_url) {
             return Ok(url);
         }
+        data_dir = raw.server.data_dir;
     }
-    Ok(config::DEFAULT_DATABASE_URL.to_string())
+    let data_dir = env_data_dir()
+        .or(data_dir)
+        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_DATA_DIR));
+    Ok(config::database_url_in(&data_dir))
+}
+
+/// `TIERLM_DATA_DIR`, as `tierlm serve --data-dir` reads it.
+pub(crate) fn env_data_dir() -> Option<PathBuf> {
+    std::env::var_os("TIERLM_DATA_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
 }
 
 /// Opens the store; with `must_exist`, refuses to create a database file that is not

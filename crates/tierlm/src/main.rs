@@ -39,6 +39,7 @@ fn load_config(args: &ServeArgs) -> Result<tierlm_server::Config, config::Config
         parallel: args.parallel,
         threads: args.threads,
         models_dir: args.models_dir.clone(),
+        data_dir: args.data_dir.clone(),
     })
 }
 
@@ -147,7 +148,7 @@ fn main() -> ExitCode {
             repetitions: repetitions.max(1),
         }),
         Command::Eval(args) => eval::eval(args),
-        Command::Audit(AuditCommand::Verify { file }) => audit::verify(&file),
+        Command::Audit(AuditCommand::Verify { file }) => audit::verify(&audit_file(file)),
         Command::Report(args) => report::report(&args),
         Command::Keys(KeysCommand::Create(args)) => keys::create(&args),
         Command::Keys(KeysCommand::List { db, tenant, json }) => {
@@ -160,7 +161,12 @@ fn main() -> ExitCode {
             from,
             to,
             out,
-        }) => audit::export(&file, from.as_deref(), to.as_deref(), out.as_deref()),
+        }) => audit::export(
+            &audit_file(file),
+            from.as_deref(),
+            to.as_deref(),
+            out.as_deref(),
+        ),
         Command::Models(ModelsCommand::List { config, server }) => pull::list(config, server),
         Command::Models(ModelsCommand::Pull {
             source,
@@ -170,4 +176,14 @@ fn main() -> ExitCode {
             hub,
         }) => pull::pull(&source, &dir, sha256.as_deref(), &revision, &hub),
     }
+}
+
+/// The audit file a command reads: `--file`, else `audit.jsonl` in `TIERLM_DATA_DIR`,
+/// else in `data` (where `tierlm serve` writes it unless configured otherwise).
+fn audit_file(file: Option<std::path::PathBuf>) -> std::path::PathBuf {
+    file.unwrap_or_else(|| {
+        let dir = keys::env_data_dir()
+            .unwrap_or_else(|| std::path::PathBuf::from(tierlm_server::config::DEFAULT_DATA_DIR));
+        tierlm_server::config::audit_path_in(&dir)
+    })
 }

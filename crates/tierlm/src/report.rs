@@ -37,7 +37,11 @@ fn database(args: &ReportArgs) -> Result<(String, String), String> {
         Some(p) => config::parse_file(p).map_err(|e| e.to_string())?,
         None => UninitializedConfig::default(),
     };
-    let cfg = raw.load(&Overrides::default()).map_err(|e| e.to_string())?;
+    let overrides = Overrides {
+        data_dir: crate::keys::env_data_dir(),
+        ..Overrides::default()
+    };
+    let cfg = raw.load(&overrides).map_err(|e| e.to_string())?;
     let settings = cfg
         .ledger
         .ok_or("the configuration turns the ledger off (`[ledger] enabled = false`)")?;

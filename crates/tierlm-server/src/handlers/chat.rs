@@ -32,6 +32,10 @@ pub async fn chat_completions(
     let started = Instant::now();
     let model_name = req.model.clone();
     crate::ledger::note_requested(&model_name);
+    crate::ledger::note_params(
+        req.max_completion_tokens.or(req.max_tokens),
+        req.temperature,
+    );
     match start(&state, req, &headers).await {
         Ok(resp) => resp,
         Err(e) => {
@@ -200,7 +204,7 @@ fn stream_chat(
     include_usage: bool,
     started: Instant,
 ) -> impl futures::Stream<Item = SseFrame> + Send {
-    let timer = TokenTimer::new(&asm.model);
+    let timer = TokenTimer::streaming(&asm.model);
     let st = StreamState {
         state,
         rx,

@@ -157,6 +157,7 @@ async fn stream_cloud(
     let model = req.model.clone();
     let st = state.clone();
     let mut restorer = map.map(ChunkRestorer::new);
+    let mut first_sent = false;
     let frames = items
         .scan(false, move |finished, item| {
             if *finished {
@@ -164,6 +165,14 @@ async fn stream_cloud(
             }
             let frames = match item {
                 Ok(StreamItem::Chunk(mut c)) => {
+                    let content = c.choices.iter().any(|ch| {
+                        ch.delta.content.as_deref().is_some_and(|t| !t.is_empty())
+                            || ch.delta.tool_calls.is_some()
+                    });
+                    if content && !first_sent {
+                        first_sent = true;
+                        crate::ledger::note_first_token();
+                    }
                     if let Some(r) = restorer.as_mut() {
                         r.restore(&mut c);
                     }

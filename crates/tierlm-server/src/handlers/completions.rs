@@ -90,6 +90,7 @@ pub async fn completions(
 ) -> Response {
     let started = Instant::now();
     crate::ledger::note_requested(&req.model);
+    crate::ledger::note_params(req.max_tokens, req.temperature);
     if let Err(e) = crate::auth::check_model(&req.model) {
         return crate::error::HttpError(e).into_response();
     }
@@ -270,7 +271,7 @@ fn stream_frames<S: Stream<Item = Tagged> + Unpin + Send + 'static>(
     include_usage: bool,
     started: Instant,
 ) -> impl Stream<Item = SseFrame> + Send {
-    let timer = TokenTimer::new(&merge.model);
+    let timer = TokenTimer::streaming(&merge.model);
     futures::stream::unfold(
         (state, events, merge, timer, false),
         move |(state, mut events, mut merge, mut timer, finished)| async move {

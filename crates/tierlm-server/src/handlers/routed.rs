@@ -321,6 +321,8 @@ fn reply(
         .metrics()
         .record_request(ENDPOINT, &answer.model, 200, started.elapsed());
     let frames = replay(&answer, include_usage);
+    // The whole replay goes out at once: its first content is sent now.
+    crate::ledger::note_first_token();
     Ok((headers, sse::response(futures::stream::iter(frames))).into_response())
 }
 

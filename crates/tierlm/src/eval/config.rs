@@ -54,7 +54,12 @@ pub fn load(
     if let Some(p) = thresholds {
         router.thresholds.extend(read_section(p)?.thresholds);
     }
-    raw.load(&Overrides::default()).map_err(|e| e.to_string())
+    let mut cfg = raw.load(&Overrides::default()).map_err(|e| e.to_string())?;
+    // Replayed traffic is synthetic: it must not land in the gateway's real ledger.
+    if let Some(l) = cfg.ledger.as_mut() {
+        l.database_url = "sqlite::memory:".to_string();
+    }
+    Ok(cfg)
 }
 
 /// The cascade threshold each profile runs with (calibrated, else `min_confidence`).
