@@ -82,6 +82,9 @@ pub struct DistillConfig {
     pub path: PathBuf,
     /// Where trained students are saved, one `<task>.json` each.
     pub students_dir: PathBuf,
+    /// A promoted student answers only at or above this (calibrated) confidence;
+    /// below it the route falls back to the local model's cascade.
+    pub student_min_confidence: f64,
     pub capture: CaptureConfig,
     pub promotion: PromotionConfig,
     pub drift: DriftConfig,
@@ -92,6 +95,7 @@ impl Default for DistillConfig {
         Self {
             path: PathBuf::from(crate::store::DEFAULT_PATH),
             students_dir: PathBuf::from("data/students"),
+            student_min_confidence: 0.8,
             capture: CaptureConfig::default(),
             promotion: PromotionConfig::default(),
             drift: DriftConfig::default(),
@@ -137,6 +141,9 @@ impl DistillConfig {
     pub fn validate(&self) -> Result<(), DistillError> {
         let bad = |key: &str, why: &str| Err(DistillError::Invalid(format!("distill.{key} {why}")));
         let unit = |v: f64| (0.0..=1.0).contains(&v);
+        if !unit(self.student_min_confidence) {
+            return bad("student_min_confidence", "must be in [0, 1]");
+        }
         if self.capture.queue == 0 {
             return bad("capture.queue", "must be at least 1");
         }

@@ -85,6 +85,8 @@ pub struct Decision {
     /// The classifier's verdict: routine or complex.
     pub class: Option<Class>,
     pub similarity: Option<f32>,
+    /// The request's embedding, as the classifier saw it (for students and drift).
+    pub embedding: Option<Vec<f32>>,
     /// The router's own time.
     pub elapsed: Duration,
 }
@@ -206,15 +208,24 @@ impl Router {
         self.config.models.iter().any(|m| m == model)
     }
 
-    fn verdict(&self, text: &str) -> Result<Option<Verdict>, String> {
+    /// The classifier's verdict and the embedding it came from.
+    fn verdict(&self, text: &str) -> Result<(Option<Verdict>, Option<Vec<f32>>), String> {
         if self.classifier.is_empty() {
-            return Ok(None);
+            return Ok((None, None));
         }
         let Some(embedder) = &self.embedder else {
-            return Ok(None);
+            return Ok((None, None));
         };
         let q = self.classifier.embed_request(embedder.as_ref(), text)?;
-        Ok(self.classifier.classify(&q))
+        Ok((self.classifier.classify(&q), Some(q)))
+    }
+
+    /// A text embedded exactly as the classifier embeds a request (same embedder, same
+    /// word limit): what students are trained on and consulted with. `None` without
+    /// an embedder.
+    pub fn embed_text(&self, text: &str) -> Option<Result<Vec<f32>, String>> {
+        let embedder = self.embedder.as_ref()?;
+        Some(self.classifier.embed_request(embedder.as_ref(), text))
     }
 
     /// Decide where a routed request goes. Blocking (it embeds the request text).
@@ -227,11 +238,15 @@ impl Router {
             profile: None,
             class: None,
             similarity: None,
+            embedding: None,
             elapsed: Duration::ZERO,
         };
         // Classify first: the profile shapes the local request whatever decides.
         let verdict = match self.verdict(&text) {
-            Ok(v) => v,
+            Ok((v, embedding)) => {
+                d.embedding = embedding;
+                v
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "router: cannot embed the request; using the default route");
                 d.reason = "classifier_unavailable";

@@ -60,6 +60,9 @@ pub struct UninitializedConfig {
     pub telemetry: Option<crate::otlp::UninitializedTelemetry>,
     #[serde(default)]
     pub metrics: Option<UninitializedMetrics>,
+    /// The distillation flywheel: see `tierlm_distill::DistillConfig`.
+    #[serde(default)]
+    pub distill: Option<tierlm_distill::DistillConfig>,
 }
 
 /// `[metrics]`: bounds on the Prometheus labels.
@@ -231,6 +234,8 @@ pub struct Config {
     /// `None` unless `[telemetry] otlp_endpoint` is set.
     pub telemetry: Option<crate::otlp::TelemetrySettings>,
     pub metrics: MetricsSettings,
+    /// `None` without a `[distill]` section.
+    pub distill: Option<tierlm_distill::DistillConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -458,7 +463,25 @@ impl UninitializedConfig {
                 .and_then(|m| m.max_tenants)
                 .unwrap_or(DEFAULT_MAX_TENANTS),
         };
+        let mut distill = self.distill;
+        if let Some(d) = distill.as_mut() {
+            d.validate()
+                .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+            let builtin = tierlm_distill::DistillConfig::default();
+            if d.path == builtin.path {
+                d.path = data_dir.join("distill.db");
+            }
+            if d.students_dir == builtin.students_dir {
+                d.students_dir = data_dir.join("students");
+            }
+            if self.router.is_none() {
+                return Err(ConfigError::Invalid(
+                    "distill: students learn routed tasks; add a [router] with profiles".into(),
+                ));
+            }
+        }
         Ok(Config {
+            distill,
             telemetry,
             metrics,
             router: self.router,

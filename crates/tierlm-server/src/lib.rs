@@ -11,6 +11,7 @@ pub mod assemble;
 pub mod auth;
 pub mod cloud_config;
 pub mod config;
+pub mod distill;
 pub mod error;
 pub mod extract;
 pub mod guard;
@@ -29,6 +30,40 @@ pub use state::{AppState, Registry};
 use std::future::Future;
 use tierlm_engine::{EmbeddingModel, LocalModel};
 
+/// The router `[router]` describes, with its classifier's embedder (`encoder` is the
+/// loaded embedding model, needed by the contextual classifier); `None` without a
+/// `[router]`. Blocking: it embeds every profile's examples.
+pub fn build_router(
+    cfg: &Config,
+    encoder: Option<&EmbeddingModel>,
+) -> Result<Option<tierlm_router::Router>, String> {
+    let Some(r) = &cfg.router else {
+        return Ok(None);
+    };
+    let embedder = match &cfg.embeddings {
+        Some(e) if !r.profiles.is_empty() => Some(tierlm_router::classify::embedder(
+            r.classifier,
+            &e.path,
+            encoder,
+        )?),
+        _ => None,
+    };
+    tierlm_router::Router::new(r.clone(), embedder).map(Some)
+}
+
+/// Names the embeddings the router's classifier produces (`static:all-minilm-l6-v2`),
+/// so a student trained on one kind is never consulted with another; `None` when the
+/// router has no embedder.
+pub fn embedder_id(cfg: &Config) -> Option<String> {
+    let r = cfg.router.as_ref()?;
+    let e = cfg.embeddings.as_ref()?;
+    let kind = match r.classifier {
+        tierlm_router::config::ClassifierKind::Static => "static",
+        tierlm_router::config::ClassifierKind::Contextual => "contextual",
+    };
+    Some(format!("{kind}:{}:{}", e.name, r.route_words))
+}
+
 /// Load every configured model (blocking; run it off the async runtime).
 pub fn load_models(state: &AppState) -> Result<Registry, String> {
     let cfg = state.config();
@@ -41,16 +76,8 @@ pub fn load_models(state: &AppState) -> Result<Registry, String> {
         registry.embeddings = Some(EmbeddingModel::load(e)?);
     }
     registry.cloud = cloud_config::build(&cfg.cloud)?;
-    if let Some(r) = &cfg.router {
-        let embedder = match &cfg.embeddings {
-            Some(e) if !r.profiles.is_empty() => Some(tierlm_router::classify::embedder(
-                r.classifier,
-                &e.path,
-                registry.embeddings.as_ref(),
-            )?),
-            _ => None,
-        };
-        let router = tierlm_router::Router::new(r.clone(), embedder)?;
+    if let Some(router) = build_router(cfg, registry.embeddings.as_ref())? {
+        let r = router.config();
         tracing::info!(
             models = ?r.models,
             profiles = router.profiles().len(),
@@ -63,6 +90,11 @@ pub fn load_models(state: &AppState) -> Result<Registry, String> {
     if let Some(g) = &cfg.guard {
         let guard = tierlm_guard::policy::Guard::new(g.clone())?;
         registry.guard = Some(std::sync::Arc::new(guard));
+    }
+    if let Some(d) = &cfg.distill {
+        let distill = distill::Distill::open(d, embedder_id(cfg).as_deref())?;
+        tracing::info!(path = %d.path.display(), capture = d.capture.enabled, "distillation ready");
+        registry.distill = Some(std::sync::Arc::new(distill));
     }
     if let Some(l) = &cfg.ledger {
         let store =

@@ -375,6 +375,9 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         e.header(name, "counter", help);
         e.sample(name, "", value);
     }
+    if let Some(d) = state.distill() {
+        render_distill(&d, &mut e);
+    }
     state.engine_metrics().render(&mut e);
     (
         [(
@@ -383,6 +386,53 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         )],
         e.finish(),
     )
+}
+
+/// The distillation flywheel's counters (only with `[distill]`).
+fn render_distill(d: &crate::distill::Distill, e: &mut Exposition) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let capture = d.capture_stats();
+    let c = &d.counters;
+    for (name, help, value) in [
+        (
+            "tierlm_distill_captured_total",
+            "Teacher answers written to the distillation store.",
+            capture.captured,
+        ),
+        (
+            "tierlm_distill_capture_dropped_total",
+            "Teacher answers not captured because the capture queue was full.",
+            capture.dropped,
+        ),
+        (
+            "tierlm_distill_capture_failed_total",
+            "Teacher answers lost because the distillation store could not write them.",
+            capture.failed,
+        ),
+        (
+            "tierlm_distill_student_answers_total",
+            "Requests answered by a promoted student.",
+            c.student_answers.load(Relaxed),
+        ),
+        (
+            "tierlm_distill_shadow_agree_total",
+            "Shadow samples where the student agreed with the teacher.",
+            c.shadow_agree.load(Relaxed),
+        ),
+        (
+            "tierlm_distill_shadow_disagree_total",
+            "Shadow samples where the student disagreed with the teacher.",
+            c.shadow_disagree.load(Relaxed),
+        ),
+        (
+            "tierlm_distill_drift_alarms_total",
+            "Drift alarms raised by the students' drift monitors.",
+            c.drift_alarms.load(Relaxed),
+        ),
+    ] {
+        e.header(name, "counter", help);
+        e.sample(name, "", value);
+    }
 }
 
 #[cfg(test)]

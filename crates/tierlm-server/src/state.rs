@@ -34,6 +34,8 @@ pub struct Registry {
     pub audit: Option<Arc<AuditLog>>,
     /// One row per inference request, and the virtual keys.
     pub ledger: Option<Arc<dyn Store>>,
+    /// The distillation flywheel (`[distill]`).
+    pub distill: Option<Arc<crate::distill::Distill>>,
 }
 
 struct Inner {
@@ -214,6 +216,10 @@ impl AppState {
 
     pub fn ledger(&self) -> Option<Arc<dyn Store>> {
         self.registry().ledger.clone()
+    }
+
+    pub fn distill(&self) -> Option<Arc<crate::distill::Distill>> {
+        self.registry().distill.clone()
     }
 
     /// How ledger rows are priced (the defaults when `[ledger]` is absent).

@@ -56,6 +56,82 @@ pub enum Command {
     /// Create the ledger database or bring its schema up to date (the gateway also
     /// does this at start-up), then print the schema version.
     Migrate(DatabaseArgs),
+    /// The distillation flywheel: captured examples, students, promotion.
+    Distill(DistillArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DistillArgs {
+    /// The gateway configuration (its `[distill]` and `[router]` sections).
+    #[arg(long, env = "TIERLM_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: DistillCommand,
+}
+
+#[derive(Debug, Subcommand, Clone)]
+pub enum DistillCommand {
+    /// Records per task, each task's route state and student.
+    Status,
+    /// Write a task's records as fine-tuning JSONL: TASK.train.jsonl and
+    /// TASK.validation.jsonl.
+    Export {
+        #[arg(long)]
+        task: String,
+        /// `openai` (chat messages) or `chatml` (chat-template text).
+        #[arg(long, default_value = "openai", value_parser = ["openai", "chatml"])]
+        format: String,
+        /// Share of records held out for validation.
+        #[arg(long, default_value_t = 0.1)]
+        validation: f64,
+        /// Seed of the train/validation split.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Folder to write into.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
+    /// Train a label student on the task's records and put the task in shadow.
+    Train {
+        #[arg(long)]
+        task: String,
+    },
+    /// Ask the teacher (through a running gateway) for new labelled examples.
+    Synthesize {
+        #[arg(long)]
+        task: String,
+        /// How many to ask for.
+        #[arg(long, default_value_t = 20)]
+        n: usize,
+        /// The gateway's OpenAI-compatible base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8080/v1")]
+        base_url: String,
+        /// The teacher model (default: the router's cloud model).
+        #[arg(long)]
+        model: Option<String>,
+        /// Environment variable holding the gateway key to send, if any.
+        #[arg(long, default_value = "TIERLM_API_KEY")]
+        api_key_env: String,
+    },
+    /// Hand the task's route to its student.
+    Promote {
+        #[arg(long)]
+        task: String,
+        #[arg(long, default_value = "manual promotion")]
+        reason: String,
+    },
+    /// Hand the task's route back to the teacher.
+    Demote {
+        #[arg(long)]
+        task: String,
+        #[arg(long, default_value = "manual demotion")]
+        reason: String,
+    },
+    /// The route-state log (JSON lines): who promoted or demoted what, when and why.
+    Events {
+        #[arg(long)]
+        task: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,6 +3,7 @@
 mod audit;
 mod bench;
 mod cli;
+mod distill;
 mod eval;
 mod keys;
 mod pull;
@@ -156,6 +157,7 @@ fn main() -> ExitCode {
         }
         Command::Keys(KeysCommand::Revoke { db, key_id }) => keys::revoke(&db, &key_id),
         Command::Migrate(db) => keys::migrate(&db),
+        Command::Distill(args) => distill::run(&args),
         Command::Audit(AuditCommand::Export {
             file,
             from,

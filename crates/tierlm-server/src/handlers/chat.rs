@@ -67,8 +67,10 @@ async fn start(
         if screened.action == Action::LocalOnly {
             return super::cloud_chat::keep_local(state, req, fallback, started).await;
         }
-        return super::cloud_chat::serve(state, req, cloud, fallback, &screened, "cloud", started)
-            .await;
+        return super::cloud_chat::serve(
+            state, req, cloud, fallback, &screened, "cloud", started, None,
+        )
+        .await;
     }
     start_local(state, req, started).await
 }

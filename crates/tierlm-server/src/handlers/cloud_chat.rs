@@ -40,7 +40,9 @@ fn cloud_headers(model: &str, served: &Served) -> HeaderMap {
 /// Answer with a cloud model. The request goes out redacted as the guard decided, the
 /// answer comes back with the values restored, and every upstream attempt is audited
 /// before the answer is returned. `route` names the route in the audit
-/// (`cloud`, `escalated`).
+/// (`cloud`, `escalated`). With `learn` (a routed task, `[distill]` on), a JSON answer
+/// is also offered to the distillation flywheel, as the cloud saw and said it.
+#[allow(clippy::too_many_arguments)]
 pub async fn serve(
     state: &AppState,
     req: ChatCompletionRequest,
@@ -49,6 +51,7 @@ pub async fn serve(
     screened: &Screened,
     route: &str,
     started: Instant,
+    learn: Option<crate::distill::Learn>,
 ) -> Result<Response, ApiError> {
     let (stream, include_usage) = stream_options(req.stream, req.stream_options.as_ref())?;
     let (outgoing, map) = screened.for_cloud(&req);
@@ -74,6 +77,17 @@ pub async fn serve(
         match r {
             Ok((mut answer, served)) => {
                 crate::ledger::note_upstream(&served.provider, &served.model);
+                if let (Some(learn), Some(d)) = (&learn, state.distill()) {
+                    let tenant = crate::auth::caller().map(|c| c.key.tenant.clone());
+                    d.teacher_answered(
+                        learn,
+                        &outgoing,
+                        &answer,
+                        &format!("{}/{}", served.provider, served.model),
+                        &screened.request_id,
+                        tenant.as_deref(),
+                    );
+                }
                 if let Some(m) = &map {
                     guard::restore_answer(&mut answer, m);
                 }

@@ -28,6 +28,7 @@ use tierlm_guard::policy::Action;
 use tierlm_router::confidence::{json_confidence, label_confidence, token_confidence};
 use tierlm_router::{Decision, Hint, Profile, Route, RouteContext, Router, Sensitivity};
 
+use crate::distill::{student_completion, Consult, Learn};
 use crate::guard::Screened;
 use crate::handlers::stream_options;
 use crate::sse::{self, SseFrame};
@@ -116,14 +117,50 @@ pub async fn serve(
     }
     stream_options(req.stream, req.stream_options.as_ref())?;
     let r = Arc::clone(&router);
-    let (req, decision) = tokio::task::spawn_blocking(move || {
+    let distill = state.distill();
+    let (req, decision, consult) = tokio::task::spawn_blocking(move || {
         let d = r.decide(&req, &ctx);
-        (req, d)
+        // A label task's student, when distillation trained one: it may answer
+        // (promoted) or be compared with the teacher (shadow).
+        let consult = match (&distill, &d.profile, &d.embedding) {
+            (Some(dist), Some(p), Some(e))
+                if d.route != Route::Refuse && p.config.labels.is_some() =>
+            {
+                dist.consult(p.name(), e)
+            }
+            _ => Consult::default(),
+        };
+        (req, d, consult)
     })
     .await
     .map_err(|e| ApiError::internal(format!("the router failed: {e}")))?;
     let mut why = Explanation::new(&decision);
+    let learn = |route: &'static str| {
+        decision.profile.as_ref().map(|p| Learn {
+            task: p.name().to_string(),
+            labels: p.config.labels.clone(),
+            shadow: consult.shadow.clone(),
+            route,
+        })
+    };
+    let student = consult
+        .serve
+        .as_ref()
+        .zip(decision.profile.as_ref())
+        .filter(|_| matches!(decision.route, Route::Local | Route::Cascade { .. }));
     let result = match decision.route {
+        _ if student.is_some() => {
+            let (prediction, profile) = student.unzip();
+            let answer = profile
+                .zip(prediction)
+                .map(|(p, pred)| student_completion(&req, p.name(), pred));
+            why.reason = "student";
+            why.confidence = prediction.map(|p| p.confidence);
+            match answer {
+                Some(a) => reply(state, &req, Ok(a), started),
+                None => Err(ApiError::internal("the student vanished")),
+            }
+        }
         Route::Refuse if decision.reason == "over_budget_refused" => {
             Err(crate::auth::over_budget_error())
         }
@@ -136,7 +173,16 @@ pub async fn serve(
         )),
         Route::Cloud => {
             why.route = "cloud";
-            cloud(state, &router, req, screened, "cloud", started).await
+            cloud(
+                state,
+                &router,
+                req,
+                screened,
+                "cloud",
+                started,
+                learn("cloud"),
+            )
+            .await
         }
         Route::Local => local(state, &router, req, &decision, &mut why, started).await,
         Route::Cascade { threshold } => {
@@ -144,6 +190,7 @@ pub async fn serve(
                 decision: &decision,
                 threshold,
                 screened,
+                learn: learn("escalated"),
             };
             cascade(state, &router, req, cascade_ctx, &mut why, started).await
         }
@@ -178,13 +225,14 @@ async fn cloud(
     screened: &Screened,
     route: &str,
     started: Instant,
+    learn: Option<Learn>,
 ) -> Result<Response, ApiError> {
     let name = &router.config().cloud_model;
     let (model, fallback) = state.cloud_model(name).ok_or_else(|| {
         ApiError::internal(format!("the router's cloud model `{name}` is not loaded"))
     })?;
     req.model = name.clone();
-    super::cloud_chat::serve(state, req, model, fallback, screened, route, started).await
+    super::cloud_chat::serve(state, req, model, fallback, screened, route, started, learn).await
 }
 
 async fn local(
@@ -215,6 +263,7 @@ struct Cascade<'a> {
     decision: &'a Decision,
     threshold: f64,
     screened: &'a Screened,
+    learn: Option<Learn>,
 }
 
 async fn cascade(
@@ -250,7 +299,7 @@ async fn cascade(
     };
     why.reason = escalate;
     why.route = "escalated";
-    cloud(state, router, req, screened, "escalated", started).await
+    cloud(state, router, req, screened, "escalated", started, c.learn).await
 }
 
 /// The local answer's confidence, and whether it is well-formed at all.

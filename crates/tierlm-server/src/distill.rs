@@ -1,0 +1,347 @@
+//! The distillation flywheel on the request path (`[distill]`, see
+//! docs/DISTILLATION.md and the `tierlm-distill` crate).
+//!
+//! - **Capture**: a routed request answered by the teacher (the cloud model) for a
+//!   task profile becomes a training record — the request *as the cloud saw it*
+//!   (placeholders, never the restored values) and the teacher's answer before
+//!   restoration — queued without waiting; a full queue drops and counts.
+//! - **Students**: `tierlm distill train` saves a label student per task in
+//!   `students_dir`; the gateway loads them at start. A task's route state (teacher,
+//!   shadow, student) lives in the distill database and is re-read every few seconds,
+//!   so `tierlm distill promote|demote` in another process takes effect without a
+//!   restart.
+//! - **Shadow**: while a task is in shadow, each teacher answer (a sample of them, per
+//!   `shadow_sample_rate`) is compared with the student's prediction for the same
+//!   request; enough agreement promotes the route (the store decides and logs it).
+//! - **Serving**: once promoted, the student answers the task's routine requests when
+//!   its calibrated confidence reaches `student_min_confidence`; below it the request
+//!   takes the normal local cascade. Every student-served request feeds the drift
+//!   monitor, which alarms (log, metric) and, per policy, demotes the route.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use tierlm_api::chat::{ChatCompletion, ChatCompletionRequest};
+use tierlm_distill::{
+    normalise_label, CaptureQueue, DistillConfig, DistillStore, DriftMonitor, LabelStudent,
+    Message, Observation, Prediction, RecordSource, RouteState, TrainingRecord,
+};
+
+/// How long a task's route state is trusted before the database is read again.
+const STATE_TTL: Duration = Duration::from_secs(2);
+
+/// What a task's student says about one request.
+#[derive(Debug, Default)]
+pub struct Consult {
+    /// The student answers (promoted, and confident enough).
+    pub serve: Option<Prediction>,
+    /// The task is in shadow and this request is sampled: compare this prediction
+    /// with the teacher's answer.
+    pub shadow: Option<Prediction>,
+}
+
+/// What the teacher path needs to learn from one answer.
+#[derive(Debug, Clone)]
+pub struct Learn {
+    pub task: String,
+    pub labels: Option<Vec<String>>,
+    pub shadow: Option<Prediction>,
+    /// `escalated` or `cloud`.
+    pub route: &'static str,
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct DistillCounters {
+    pub student_answers: AtomicU64,
+    pub shadow_agree: AtomicU64,
+    pub shadow_disagree: AtomicU64,
+    pub drift_alarms: AtomicU64,
+}
+
+/// The flywheel's state in a running gateway.
+pub struct Distill {
+    config: DistillConfig,
+    store: Arc<DistillStore>,
+    queue: CaptureQueue,
+    students: HashMap<String, Arc<LabelStudent>>,
+    drift: HashMap<String, Mutex<DriftMonitor>>,
+    states: Mutex<(Option<Instant>, HashMap<String, RouteState>)>,
+    sampled: AtomicU64,
+    pub counters: DistillCounters,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Distill {
+    /// Opens the store, starts the capture writer and loads every saved student whose
+    /// embeddings are the router's (`embedder`, see [`crate::embedder_id`]).
+    /// Blocking (SQLite, files).
+    pub fn open(config: &DistillConfig, embedder: Option<&str>) -> Result<Self, String> {
+        let store =
+            Arc::new(DistillStore::open(&config.path).map_err(|e| format!("distill store: {e}"))?);
+        let queue = CaptureQueue::start(Arc::clone(&store), config.capture.queue)
+            .map_err(|e| format!("distill capture: {e}"))?;
+        let mut students = HashMap::new();
+        let mut drift = HashMap::new();
+        if let Ok(entries) = std::fs::read_dir(&config.students_dir) {
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                    continue;
+                }
+                match LabelStudent::load(&path) {
+                    Ok(s) if Some(s.embedding_model.as_str()) != embedder => tracing::warn!(
+                        task = %s.task,
+                        trained_on = %s.embedding_model,
+                        router = embedder.unwrap_or("none"),
+                        "student not loaded: it was trained on other embeddings; retrain it"
+                    ),
+                    Ok(s) => {
+                        tracing::info!(task = %s.task, path = %path.display(), "student loaded");
+                        drift.insert(
+                            s.task.clone(),
+                            Mutex::new(DriftMonitor::for_student(&s, config.drift.clone())),
+                        );
+                        students.insert(s.task.clone(), Arc::new(s));
+                    }
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), error = %e, "student not loaded")
+                    }
+                }
+            }
+        }
+        Ok(Self {
+            config: config.clone(),
+            store,
+            queue,
+            students,
+            drift,
+            states: Mutex::new((None, HashMap::new())),
+            sampled: AtomicU64::new(0),
+            counters: DistillCounters::default(),
+        })
+    }
+
+    pub fn config(&self) -> &DistillConfig {
+        &self.config
+    }
+
+    /// Capture counters: queued, written, dropped (queue full), failed (write error).
+    pub fn capture_stats(&self) -> tierlm_distill::CaptureStats {
+        self.queue.stats()
+    }
+
+    /// The task's route state (cached for [`STATE_TTL`]). Blocking on a refresh.
+    fn state(&self, task: &str) -> RouteState {
+        let mut cache = lock(&self.states);
+        if cache.0.is_none_or(|at| at.elapsed() > STATE_TTL) {
+            match self.store.route_states() {
+                Ok(all) => *cache = (Some(Instant::now()), all.into_iter().collect()),
+                Err(e) => tracing::warn!(error = %e, "distill: cannot read route states"),
+            }
+        }
+        cache.1.get(task).cloned().unwrap_or(RouteState::Teacher)
+    }
+
+    fn forget_states(&self) {
+        lock(&self.states).0 = None;
+    }
+
+    /// What the task's student (if any) says about a request with this embedding.
+    /// Blocking (it may refresh the route states).
+    pub fn consult(&self, task: &str, embedding: &[f32]) -> Consult {
+        let Some(student) = self.students.get(task) else {
+            return Consult::default();
+        };
+        let state = self.state(task);
+        if !(state.student_serves() || state.is_shadow()) {
+            return Consult::default();
+        }
+        let prediction = match student.predict(embedding) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(task, error = %e, "distill: the student cannot read this embedding");
+                return Consult::default();
+            }
+        };
+        if state.is_shadow() {
+            let rate = self.config.promotion.shadow_sample_rate;
+            let n = self.sampled.fetch_add(1, Ordering::Relaxed);
+            // Deterministic sampling: every k-th request for a rate of 1/k.
+            let take = rate >= 1.0 || (rate > 0.0 && (n as f64 * rate).fract() + rate >= 1.0);
+            return Consult {
+                serve: None,
+                shadow: take.then_some(prediction),
+            };
+        }
+        self.observe(
+            task,
+            Observation {
+                embedding: Some(embedding),
+                confidence: Some(prediction.confidence),
+                shadow_agreed: None,
+            },
+        );
+        if prediction.confidence >= self.config.student_min_confidence {
+            self.counters
+                .student_answers
+                .fetch_add(1, Ordering::Relaxed);
+            Consult {
+                serve: Some(prediction),
+                shadow: None,
+            }
+        } else {
+            Consult::default()
+        }
+    }
+
+    /// Feeds the task's drift monitor; an alarm is logged, counted and, per policy,
+    /// hands the route back to the teacher.
+    fn observe(&self, task: &str, obs: Observation<'_>) {
+        let Some(monitor) = self.drift.get(task) else {
+            return;
+        };
+        let alarm = lock(monitor).observe(obs);
+        let Some(alarm) = alarm else { return };
+        self.counters.drift_alarms.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(task, alarm = %alarm, "distill: drift");
+        if self.config.drift.demote && self.state(task).student_serves() {
+            match self.store.demote(task, "drift", &alarm.to_string()) {
+                Ok(_) => tracing::warn!(task, "distill: route handed back to the teacher"),
+                Err(e) => tracing::error!(task, error = %e, "distill: cannot demote"),
+            }
+            self.forget_states();
+        }
+    }
+
+    /// The teacher answered a routed request: capture it (when configured) and score
+    /// the student's shadow prediction. `outgoing` is the request as the cloud saw it,
+    /// `answer` the teacher's answer before any restoration. Does not block: the
+    /// store work runs on the blocking pool.
+    pub fn teacher_answered(
+        self: &Arc<Self>,
+        learn: &Learn,
+        outgoing: &ChatCompletionRequest,
+        answer: &ChatCompletion,
+        teacher_model: &str,
+        request_id: &str,
+        tenant: Option<&str>,
+    ) {
+        let text = answer
+            .choices
+            .first()
+            .and_then(|c| c.message.content.clone())
+            .unwrap_or_default();
+        let label = learn
+            .labels
+            .as_deref()
+            .and_then(|labels| normalise_label(&text, labels));
+        if self
+            .config
+            .capture
+            .should_capture(tenant, Some(&learn.task), learn.route)
+        {
+            let record = TrainingRecord {
+                id: if request_id.is_empty() {
+                    answer.id.clone()
+                } else {
+                    request_id.to_string()
+                },
+                time_ms: tierlm_api::ids::unix_ms(),
+                tenant: tenant.map(str::to_string),
+                task: learn.task.clone(),
+                route: learn.route.to_string(),
+                messages: outgoing
+                    .messages
+                    .iter()
+                    .map(|m| {
+                        let content = m
+                            .content
+                            .as_ref()
+                            .and_then(|c| c.text().ok())
+                            .unwrap_or_default();
+                        Message::new(m.role.as_str(), content)
+                    })
+                    .collect(),
+                answer: text,
+                teacher_model: teacher_model.to_string(),
+                label: label.clone(),
+                source: RecordSource::Captured,
+            };
+            // A full queue drops (and counts); the request never waits.
+            self.queue.try_capture(record);
+        }
+        if let (Some(shadow), Some(teacher)) = (&learn.shadow, label) {
+            let agreed = shadow.label == teacher;
+            let counter = if agreed {
+                &self.counters.shadow_agree
+            } else {
+                &self.counters.shadow_disagree
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            let me = Arc::clone(self);
+            let task = learn.task.clone();
+            tokio::task::spawn_blocking(move || me.record_shadow(&task, agreed));
+        }
+    }
+
+    fn record_shadow(&self, task: &str, agreed: bool) {
+        self.observe(
+            task,
+            Observation {
+                embedding: None,
+                confidence: None,
+                shadow_agreed: Some(agreed),
+            },
+        );
+        let before = self.state(task);
+        match self
+            .store
+            .record_shadow(task, agreed, &self.config.promotion.policy())
+        {
+            Ok(after) => {
+                if after.student_serves() && !before.student_serves() {
+                    tracing::info!(task, state = ?after, "distill: route promoted to its student");
+                    self.forget_states();
+                }
+            }
+            Err(e) => tracing::warn!(task, error = %e, "distill: cannot record a shadow sample"),
+        }
+    }
+}
+
+/// A student's answer as a chat completion: the label (once per requested choice),
+/// no log-probabilities, no tokens (no language model ran).
+pub fn student_completion(
+    req: &ChatCompletionRequest,
+    task: &str,
+    p: &Prediction,
+) -> ChatCompletion {
+    use tierlm_api::chat::{AssistantMessage, ChatChoice, FinishReason, Role};
+    let choices = (0..req.n.unwrap_or(1).max(1))
+        .map(|index| ChatChoice {
+            index,
+            message: AssistantMessage {
+                role: Role::Assistant,
+                content: Some(p.label.clone()),
+                tool_calls: None,
+            },
+            logprobs: None,
+            finish_reason: FinishReason::Stop,
+        })
+        .collect();
+    ChatCompletion {
+        id: tierlm_api::ids::new_id("chatcmpl"),
+        object: "chat.completion".into(),
+        created: tierlm_api::ids::unix_now(),
+        model: format!("student:{task}"),
+        choices,
+        usage: tierlm_api::Usage::new(0, 0),
+        system_fingerprint: None,
+    }
+}
