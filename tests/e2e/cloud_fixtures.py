@@ -127,17 +127,8 @@ def mock_stats(mock: Proc) -> dict:
     return httpx.get(mock.url + "/mock/stats", timeout=10).json()
 
 
-CONFIG = """
-[server]
-host = "127.0.0.1"
-port = 0
-
-[[models]]
-name = "smollm2-135m"
-path = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
-context_size = 1024
-parallel = 2
-
+# One provider of each wire format, all on the mock at `{ok}`.
+PROVIDERS = """
 [[providers]]
 name = "oai"
 kind = "openai"
@@ -160,7 +151,20 @@ api_key = "env::E2E_MOCK_KEY"
 name = "compat"
 kind = "openai_compatible"
 base_url = "{ok}/v1"
+"""
 
+CONFIG = """
+[server]
+host = "127.0.0.1"
+port = 0
+
+[[models]]
+name = "smollm2-135m"
+path = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+context_size = 1024
+parallel = 2
+
+""" + PROVIDERS + """
 [[providers]]
 name = "flaky"
 kind = "openai"

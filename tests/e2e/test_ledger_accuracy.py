@@ -22,7 +22,7 @@ import httpx
 import openai
 import pytest
 
-from cloud_fixtures import TIERLM_BIN, mock_stats, start_gateway, start_mock
+from cloud_fixtures import PROVIDERS, TIERLM_BIN, mock_stats, start_gateway, start_mock
 from helpers import REPO_ROOT
 
 PICO = Decimal(10) ** 12
@@ -40,29 +40,7 @@ CONFIG = """
 host = "127.0.0.1"
 port = 0
 
-[[providers]]
-name = "oai"
-kind = "openai"
-base_url = "{ok}/v1"
-api_key = "env::E2E_MOCK_KEY"
-
-[[providers]]
-name = "anth"
-kind = "anthropic"
-base_url = "{ok}"
-api_key = "env::E2E_MOCK_KEY"
-
-[[providers]]
-name = "gem"
-kind = "gemini"
-base_url = "{ok}"
-api_key = "env::E2E_MOCK_KEY"
-
-[[providers]]
-name = "compat"
-kind = "openai_compatible"
-base_url = "{ok}/v1"
-
+""" + PROVIDERS + """
 [[providers]]
 name = "flaky"
 kind = "openai_compatible"

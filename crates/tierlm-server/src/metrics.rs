@@ -360,21 +360,21 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         &m.guard_actions,
     );
     m.ledger.render(&mut e);
-    for (name, help, value) in [
-        (
-            "tierlm_otlp_spans_exported_total",
-            "Request spans accepted by the OTLP collector.",
-            m.otlp.exported.get(),
-        ),
-        (
-            "tierlm_otlp_spans_dropped_total",
-            "Request spans dropped: export queue full, collector unreachable or refusing.",
-            m.otlp.dropped.get(),
-        ),
-    ] {
-        e.header(name, "counter", help);
-        e.sample(name, "", value);
-    }
+    plain_counters(
+        &mut e,
+        &[
+            (
+                "tierlm_otlp_spans_exported_total",
+                "Request spans accepted by the OTLP collector.",
+                m.otlp.exported.get(),
+            ),
+            (
+                "tierlm_otlp_spans_dropped_total",
+                "Request spans dropped: export queue full, collector unreachable or refusing.",
+                m.otlp.dropped.get(),
+            ),
+        ],
+    );
     if let Some(d) = state.distill() {
         render_distill(&d, &mut e);
     }
@@ -393,43 +393,51 @@ fn render_distill(d: &crate::distill::Distill, e: &mut Exposition) {
     use std::sync::atomic::Ordering::Relaxed;
     let capture = d.capture_stats();
     let c = &d.counters;
-    for (name, help, value) in [
-        (
-            "tierlm_distill_captured_total",
-            "Teacher answers written to the distillation store.",
-            capture.captured,
-        ),
-        (
-            "tierlm_distill_capture_dropped_total",
-            "Teacher answers not captured because the capture queue was full.",
-            capture.dropped,
-        ),
-        (
-            "tierlm_distill_capture_failed_total",
-            "Teacher answers lost because the distillation store could not write them.",
-            capture.failed,
-        ),
-        (
-            "tierlm_distill_student_answers_total",
-            "Requests answered by a promoted student.",
-            c.student_answers.load(Relaxed),
-        ),
-        (
-            "tierlm_distill_shadow_agree_total",
-            "Shadow samples where the student agreed with the teacher.",
-            c.shadow_agree.load(Relaxed),
-        ),
-        (
-            "tierlm_distill_shadow_disagree_total",
-            "Shadow samples where the student disagreed with the teacher.",
-            c.shadow_disagree.load(Relaxed),
-        ),
-        (
-            "tierlm_distill_drift_alarms_total",
-            "Drift alarms raised by the students' drift monitors.",
-            c.drift_alarms.load(Relaxed),
-        ),
-    ] {
+    plain_counters(
+        e,
+        &[
+            (
+                "tierlm_distill_captured_total",
+                "Teacher answers written to the distillation store.",
+                capture.captured,
+            ),
+            (
+                "tierlm_distill_capture_dropped_total",
+                "Teacher answers not captured because the capture queue was full.",
+                capture.dropped,
+            ),
+            (
+                "tierlm_distill_capture_failed_total",
+                "Teacher answers lost because the distillation store could not write them.",
+                capture.failed,
+            ),
+            (
+                "tierlm_distill_student_answers_total",
+                "Requests answered by a promoted student.",
+                c.student_answers.load(Relaxed),
+            ),
+            (
+                "tierlm_distill_shadow_agree_total",
+                "Shadow samples where the student agreed with the teacher.",
+                c.shadow_agree.load(Relaxed),
+            ),
+            (
+                "tierlm_distill_shadow_disagree_total",
+                "Shadow samples where the student disagreed with the teacher.",
+                c.shadow_disagree.load(Relaxed),
+            ),
+            (
+                "tierlm_distill_drift_alarms_total",
+                "Drift alarms raised by the students' drift monitors.",
+                c.drift_alarms.load(Relaxed),
+            ),
+        ],
+    );
+}
+
+/// Counters without labels: `(name, help, value)`.
+fn plain_counters(e: &mut Exposition, counters: &[(&str, &str, u64)]) {
+    for &(name, help, value) in counters {
         e.header(name, "counter", help);
         e.sample(name, "", value);
     }
