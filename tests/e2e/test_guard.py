@@ -232,3 +232,34 @@ def test_no_raw_values_at_rest(env, pii_sentences):
     for name, text in stores.items():
         found = [v for v in values if v in text]
         assert not found, f"{name} holds original values: {found[:5]}"
+
+
+def test_an_egress_that_cannot_be_audited_is_never_sent():
+    """The audit entry is written before the request leaves: when the chain cannot be
+    continued (here: someone appended to the file behind the gateway's back), nothing
+    is sent to the provider; this model's local fallback answers instead."""
+    audit = os.path.join(tempfile.mkdtemp(prefix="guard-audit-"), "audit.jsonl")
+    mock = start_mock()
+    gw = cfg = None
+    try:
+        gw, cfg = start_gateway(local_and_mock(mock.url) + CONFIG.replace("{audit}", audit),
+                                "--no-embeddings")
+        c = openai.OpenAI(base_url=gw.url + "/v1", api_key="unused", max_retries=0, timeout=60)
+        c.chat.completions.create(model="frontier", max_tokens=4,
+                                  messages=[{"role": "user", "content": "hello"}])
+        sent = httpx.get(mock.url + "/mock/stats", timeout=10).json()["requests"]
+        assert sent == 1
+        with open(audit, "a") as f:
+            f.write('{"forged": true}\n')
+        raw = c.chat.completions.with_raw_response.create(
+            model="frontier", max_tokens=4, messages=[{"role": "user", "content": "hello again"}])
+        assert raw.headers["x-tierlm-reason"] == "cloud_failed_local_fallback"
+        assert httpx.get(mock.url + "/mock/stats", timeout=10).json()["requests"] == sent
+        assert "cannot write the egress audit" in gw.stderr_text_full()
+        c.close()
+    finally:
+        if gw is not None:
+            gw.stop()
+        if cfg is not None:
+            os.unlink(cfg)
+        mock.stop()

@@ -118,6 +118,8 @@ pub enum ProviderError {
     /// The answer could not be understood, or a stream broke.
     Broken(String),
     CircuitOpen,
+    /// The gateway did not send the request: its egress gate (the audit) refused it.
+    NotSent(String),
 }
 
 impl ProviderError {
@@ -151,6 +153,7 @@ impl fmt::Display for ProviderError {
             Self::Timeout(m) => write!(f, "timed out: {m}"),
             Self::Broken(m) => write!(f, "sent a broken answer: {m}"),
             Self::CircuitOpen => write!(f, "circuit open after repeated failures"),
+            Self::NotSent(m) => write!(f, "was not sent anything: {m}"),
         }
     }
 }
@@ -289,12 +292,15 @@ impl Provider {
         );
         let body = serde_json::to_vec(&wire.body)
             .map_err(|e| ProviderError::Broken(format!("cannot encode the request: {e}")))?;
-        notes.push(Egress {
-            provider: self.settings.name.clone(),
-            model: upstream.to_string(),
-            body_sha256: sha256_hex(&body),
-            body_bytes: body.len() as u64,
-        });
+        notes
+            .admit(Egress {
+                provider: self.settings.name.clone(),
+                model: upstream.to_string(),
+                body_sha256: sha256_hex(&body),
+                body_bytes: body.len() as u64,
+            })
+            .await
+            .map_err(ProviderError::NotSent)?;
         let mut rb = self
             .http
             .post(&url)

@@ -157,6 +157,10 @@ fn classify<T>(r: Result<T, ProviderError>) -> Result<Outcome<T>, ProviderError>
             ErrorCode::ProviderRejected,
             format!("the provider rejected the request ({status}): {message}"),
         ))),
+        // Nothing left: no other target may be tried either.
+        Err(ProviderError::NotSent(m)) => Ok(Outcome::Fatal(ApiError::internal(format!(
+            "the request was not sent to any provider: {m}"
+        )))),
         Err(e) => Err(e),
     }
 }

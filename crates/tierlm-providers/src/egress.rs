@@ -4,8 +4,15 @@
 //!
 //! The body is serialised once, hashed, and those very bytes are sent, so the hash in
 //! the audit is the hash of what went over the wire.
+//!
+//! With a *gate* ([`EgressNotes::gated`]) every attempt is first handed to the gate —
+//! the gateway's audit writer — and sent only once the gate has accepted it (written
+//! the entry durably): an audit that cannot be written stops the request before a byte
+//! leaves, and a crash after sending still finds the attempt on the audit.
 
-use std::sync::Mutex;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
@@ -19,20 +26,53 @@ pub struct Egress {
     pub body_bytes: u64,
 }
 
-/// The attempts of one call, in order.
-#[derive(Debug, Default)]
-pub struct EgressNotes(Mutex<Vec<Egress>>);
+/// Accepts (records) one attempt before it is sent; an error stops the attempt.
+pub type EgressGate =
+    Arc<dyn Fn(Egress) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+
+/// The attempts of one call, in order, and the gate each must pass before it is sent.
+#[derive(Default)]
+pub struct EgressNotes {
+    attempts: Mutex<Vec<Egress>>,
+    gate: Option<EgressGate>,
+}
+
+impl std::fmt::Debug for EgressNotes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EgressNotes")
+            .field("gated", &self.gate.is_some())
+            .finish_non_exhaustive()
+    }
+}
 
 impl EgressNotes {
+    /// Notes whose every attempt must first pass `gate`.
+    pub fn gated(gate: EgressGate) -> Self {
+        Self {
+            attempts: Mutex::default(),
+            gate: Some(gate),
+        }
+    }
+
     pub fn push(&self, e: Egress) {
-        if let Ok(mut v) = self.0.lock() {
+        if let Ok(mut v) = self.attempts.lock() {
             v.push(e);
+        }
+    }
+
+    /// Notes the attempt and waits for the gate (if any) to accept it; an error means
+    /// the attempt must not be sent.
+    pub async fn admit(&self, e: Egress) -> Result<(), String> {
+        self.push(e.clone());
+        match &self.gate {
+            Some(gate) => gate(e).await,
+            None => Ok(()),
         }
     }
 
     /// Everything noted so far (and clear).
     pub fn take(&self) -> Vec<Egress> {
-        self.0
+        self.attempts
             .lock()
             .map(|mut v| std::mem::take(&mut *v))
             .unwrap_or_default()
@@ -79,5 +119,32 @@ mod tests {
             [0, 1, 2]
         );
         assert!(n.take().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_gate_sees_each_attempt_first_and_can_stop_it() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = Arc::clone(&seen);
+        let n = EgressNotes::gated(Arc::new(move |e: Egress| {
+            let s = Arc::clone(&s);
+            Box::pin(async move {
+                s.lock().unwrap().push(e.body_bytes);
+                if e.body_bytes == 2 {
+                    Err("disk full".to_string())
+                } else {
+                    Ok(())
+                }
+            })
+        }));
+        let attempt = |i: u64| Egress {
+            provider: "p".into(),
+            model: "m".into(),
+            body_sha256: String::new(),
+            body_bytes: i,
+        };
+        assert_eq!(n.admit(attempt(1)).await, Ok(()));
+        assert_eq!(n.admit(attempt(2)).await, Err("disk full".to_string()));
+        assert_eq!(*seen.lock().unwrap(), [1, 2]);
+        assert_eq!(n.take().len(), 2);
     }
 }

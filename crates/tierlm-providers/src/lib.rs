@@ -15,4 +15,4 @@ pub use client::{
     ChunkStream, Provider, ProviderError, ProviderKind, ProviderSettings, Secret, StreamItem,
 };
 pub use cloud::{CloudModel, Served, Target};
-pub use egress::{Egress, EgressNotes};
+pub use egress::{Egress, EgressGate, EgressNotes};

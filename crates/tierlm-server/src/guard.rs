@@ -16,7 +16,7 @@ use tierlm_api::{ApiError, ErrorCode};
 use tierlm_guard::audit::{AuditLog, AuditRecord};
 use tierlm_guard::policy::{Action, Caller, Inspection};
 use tierlm_guard::redact::{RedactionMap, StreamRestorer};
-use tierlm_providers::Egress;
+use tierlm_providers::{Egress, EgressNotes};
 
 use crate::state::AppState;
 
@@ -223,51 +223,48 @@ impl ChunkRestorer {
     }
 }
 
-/// Append one audit entry per upstream attempt; durable before this returns.
-pub async fn audit(
+/// The notes for one cloud call: with the egress audit on, every upstream attempt
+/// (retries and fallbacks included) is appended to the audit chain — durably, with the
+/// request id, tenant, provider, model, body hash and redaction counts — *before* it is
+/// sent; an audit that cannot be written stops the request before anything leaves.
+pub fn egress_notes(
     state: &AppState,
     screened: &Screened,
     route: &str,
     map: Option<&RedactionMap>,
-    attempts: Vec<Egress>,
-) -> Result<(), ApiError> {
+) -> EgressNotes {
     let Some(log) = state.audit() else {
-        return Ok(());
+        return EgressNotes::default();
     };
     let redacted = map.map(|m| m.counts().clone()).unwrap_or_default();
-    let records: Vec<AuditRecord> = attempts
-        .into_iter()
-        .map(|e| AuditRecord {
-            request_id: screened.request_id.clone(),
-            tenant: None,
+    let request_id = screened.request_id.clone();
+    let tenant = crate::auth::caller().map(|c| c.key.tenant.clone());
+    let route = route.to_string();
+    EgressNotes::gated(Arc::new(move |e: Egress| {
+        let record = AuditRecord {
+            request_id: request_id.clone(),
+            tenant: tenant.clone(),
             provider: e.provider,
             model: e.model,
             body_sha256: e.body_sha256,
             body_bytes: e.body_bytes,
             redacted: redacted.clone(),
-            route: route.to_string(),
-        })
-        .collect();
-    write(log, records).await
+            route: route.clone(),
+        };
+        let log = Arc::clone(&log);
+        Box::pin(write(log, record))
+    }))
 }
 
-async fn write(log: Arc<AuditLog>, records: Vec<AuditRecord>) -> Result<(), ApiError> {
-    if records.is_empty() {
-        return Ok(());
-    }
-    tokio::task::spawn_blocking(move || {
-        for r in records {
-            log.append(r).map_err(|e| e.to_string())?;
-        }
-        Ok::<(), String>(())
-    })
-    .await
-    .map_err(|e| e.to_string())
-    .and_then(|r| r)
-    .map_err(|e| {
-        tracing::error!(error = %e, "cannot write the egress audit");
-        ApiError::internal("cannot write the egress audit; see the server log")
-    })
+async fn write(log: Arc<AuditLog>, record: AuditRecord) -> Result<(), String> {
+    tokio::task::spawn_blocking(move || log.append(record).map(drop).map_err(|e| e.to_string()))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r)
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot write the egress audit");
+            "cannot write the egress audit; see the server log".to_string()
+        })
 }
 
 #[cfg(test)]

@@ -57,7 +57,7 @@ pub async fn serve(
     let (outgoing, map) = screened.for_cloud(&req);
     let first_upstream = cloud.targets.first().map(|t| t.model.clone());
     crate::auth::reserve(state, &outgoing, first_upstream.as_deref()).await?;
-    let notes = EgressNotes::default();
+    let notes = guard::egress_notes(state, screened, route, map.as_deref());
     let result = if stream {
         let r = stream_cloud(
             state,
@@ -69,11 +69,9 @@ pub async fn serve(
             started,
         )
         .await;
-        guard::audit(state, screened, route, map.as_deref(), notes.take()).await?;
         r
     } else {
         let r = cloud.chat(&outgoing, &notes).await;
-        guard::audit(state, screened, route, map.as_deref(), notes.take()).await?;
         match r {
             Ok((mut answer, served)) => {
                 crate::ledger::note_upstream(&served.provider, &served.model);
