@@ -55,9 +55,16 @@ pub fn load(
         router.thresholds.extend(read_section(p)?.thresholds);
     }
     let mut cfg = raw.load(&Overrides::default()).map_err(|e| e.to_string())?;
-    // Replayed traffic is synthetic: it must not land in the gateway's real ledger.
+    // Replayed traffic is synthetic and goes to the in-process mock: it must not land
+    // in the gateway's real ledger or egress audit (nor lock that audit file).
     if let Some(l) = cfg.ledger.as_mut() {
         l.database_url = "sqlite::memory:".to_string();
+    }
+    cfg.audit_path = std::env::temp_dir()
+        .join(format!("tierlm-eval-{}", std::process::id()))
+        .join("audit.jsonl");
+    if let Some(g) = cfg.guard.as_mut() {
+        g.audit_path = cfg.audit_path.clone();
     }
     Ok(cfg)
 }
