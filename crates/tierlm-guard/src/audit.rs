@@ -25,9 +25,10 @@
 //!
 //! # Durability
 //!
-//! [`AuditLog`] opens the file with `O_APPEND`; each [`AuditLog::append`] writes one
-//! whole line and calls `sync_data` before returning, under a mutex, so an entry that
-//! was acknowledged is on disk. A failed append is cut back off the file. On open the
+//! [`AuditLog`] opens the file with `O_APPEND`; an [`AuditLog::append`] returns only
+//! once its line is written and `sync_data`'d, so an entry that was acknowledged is on
+//! disk. Appends are group-committed: concurrent appends queue their records, and
+//! whoever holds the file writes all queued lines at once with one sync. A failed append is cut back off the file. On open the
 //! last line is read to continue `seq` and `prev_hash` (its own hash is checked); a
 //! torn last line left by a crash (no terminating newline: it was never acknowledged)
 //! is truncated away and reported by [`AuditLog::torn_tail`]. One process writes a
@@ -38,7 +39,7 @@ use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{mpsc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -142,6 +143,8 @@ pub struct AuditLog {
     path: PathBuf,
     torn_tail: Option<TornTail>,
     state: Mutex<State>,
+    /// Records waiting for the next group write.
+    queue: Mutex<Vec<Queued>>,
 }
 
 impl AuditLog {
@@ -216,6 +219,7 @@ impl AuditLog {
                 last_ms,
                 unusable: None,
             }),
+            queue: Mutex::new(Vec::new()),
         })
     }
 
@@ -236,35 +240,91 @@ impl AuditLog {
     }
 
     fn append_at(&self, record: AuditRecord, now_ms: i64) -> Result<AuditEntry, AuditError> {
+        let (done, result) = mpsc::sync_channel(1);
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((record, done));
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let unusable = |reason: String| AuditError::Unusable {
-            path: self.path.clone(),
-            reason,
+        // The previous holder may have written this record with its group.
+        if let Ok(r) = result.try_recv() {
+            return r;
+        }
+        let batch = std::mem::take(&mut *self.queue.lock().unwrap_or_else(|e| e.into_inner()));
+        self.write_group(&mut state, batch, now_ms);
+        drop(state);
+        result.recv().unwrap_or_else(|_| {
+            Err(AuditError::Unusable {
+                path: self.path.clone(),
+                reason: "the group write lost this entry's result".into(),
+            })
+        })
+    }
+
+    /// Chains every queued record onto the file, writes the lines at once and syncs
+    /// once (group commit), then tells each waiter its entry. If anything fails, no
+    /// line of the group stays in the file and every waiter gets the error.
+    fn write_group(&self, state: &mut State, batch: Vec<Queued>, now_ms: i64) {
+        let fail_all = |batch: Vec<Queued>, err: &dyn Fn() -> AuditError| {
+            for (_, done) in batch {
+                let _ = done.send(Err(err()));
+            }
+        };
+        let unusable = |reason: String| {
+            let path = self.path.clone();
+            move || AuditError::Unusable {
+                path: path.clone(),
+                reason: reason.clone(),
+            }
         };
         if let Some(reason) = &state.unusable {
-            return Err(unusable(reason.clone()));
+            return fail_all(batch, &unusable(reason.clone()));
         }
-        let found = state.file.metadata().map_err(io_err(&self.path))?.len();
-        if found != state.len {
-            return Err(unusable(format!(
-                "the file changed under this writer (expected {} bytes, found {found})",
-                state.len
-            )));
+        match state.file.metadata() {
+            Ok(m) if m.len() == state.len => {}
+            Ok(m) => {
+                let reason = format!(
+                    "the file changed under this writer (expected {} bytes, found {})",
+                    state.len,
+                    m.len()
+                );
+                return fail_all(batch, &unusable(reason));
+            }
+            Err(e) => return fail_all(batch, &io_error(&self.path, &e)),
         }
         let ms = now_ms.max(state.last_ms);
-        let mut entry = AuditEntry {
-            seq: state.next_seq,
-            time: format_rfc3339_ms(ms),
-            record,
-            prev_hash: state.prev_hash.clone(),
-            hash: String::new(),
-        };
-        entry.hash = entry_hash(&entry)?;
-        let mut line = serde_json::to_vec(&entry)?;
-        line.push(b'\n');
+        let (mut seq, mut prev) = (state.next_seq, state.prev_hash.clone());
+        let mut lines = Vec::new();
+        let mut entries = Vec::with_capacity(batch.len());
+        for (record, _) in &batch {
+            let mut entry = AuditEntry {
+                seq,
+                time: format_rfc3339_ms(ms),
+                record: record.clone(),
+                prev_hash: prev.clone(),
+                hash: String::new(),
+            };
+            let line = entry_hash(&entry).and_then(|h| {
+                entry.hash = h;
+                serde_json::to_vec(&entry).map_err(AuditError::from)
+            });
+            match line {
+                Ok(l) => {
+                    lines.extend_from_slice(&l);
+                    lines.push(b'\n');
+                }
+                Err(e) => {
+                    let reason = format!("cannot serialise an entry: {e}");
+                    return fail_all(batch, &unusable(reason));
+                }
+            }
+            seq += 1;
+            prev.clone_from(&entry.hash);
+            entries.push(entry);
+        }
         let written = state
             .file
-            .write_all(&line)
+            .write_all(&lines)
             .and_then(|()| state.file.sync_data());
         if let Err(e) = written {
             let len = state.len;
@@ -277,13 +337,30 @@ impl AuditLog {
                     "an append failed ({e}) and could not be cut off again ({e2})"
                 ));
             }
-            return Err(io_err(&self.path)(e));
+            return fail_all(batch, &io_error(&self.path, &e));
         }
-        state.len += line.len() as u64;
-        state.next_seq += 1;
-        state.prev_hash.clone_from(&entry.hash);
+        state.len += lines.len() as u64;
+        state.next_seq = seq;
+        state.prev_hash = prev;
         state.last_ms = ms;
-        Ok(entry)
+        for ((_, done), entry) in batch.into_iter().zip(entries) {
+            let _ = done.send(Ok(entry));
+        }
+    }
+}
+
+/// A record waiting for the next group write, and where its entry goes.
+type Queued = (
+    AuditRecord,
+    mpsc::SyncSender<Result<AuditEntry, AuditError>>,
+);
+
+/// An I/O error for every waiter of a failed group (`io::Error` is not `Clone`).
+fn io_error<'a>(path: &'a Path, e: &io::Error) -> impl Fn() -> AuditError + 'a {
+    let (kind, text) = (e.kind(), e.to_string());
+    move || AuditError::Io {
+        path: path.to_path_buf(),
+        source: io::Error::new(kind, text.clone()),
     }
 }
 

@@ -2,9 +2,14 @@
 //! insert is on disk when it returns, and readers (`GET /v1/usage`, `tierlm report`
 //! in another process) never block the writer. One connection behind a mutex serves
 //! the process; a busy timeout covers other processes holding the file's lock.
+//!
+//! Inserts are *group-committed*: each queues its row and waits for the connection;
+//! whoever gets it writes every queued row in one transaction (one `fsync`) and tells
+//! each waiter its result. Under load one disk sync serves many requests, and a row is
+//! still durable before its `insert` returns.
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{mpsc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use rusqlite::{params, Connection, TransactionBehavior};
@@ -25,6 +30,16 @@ pub struct SqliteLedger {
     conn: Mutex<Connection>,
     location: String,
     applied: usize,
+    /// Rows waiting for the next group commit.
+    queue: Mutex<Vec<Queued>>,
+}
+
+/// A row waiting to be committed, and where its result goes.
+struct Queued {
+    row: Row,
+    cost: i64,
+    counterfactual: i64,
+    done: mpsc::SyncSender<Result<(), LedgerError>>,
 }
 
 impl std::fmt::Debug for SqliteLedger {
@@ -83,6 +98,7 @@ impl SqliteLedger {
             conn: Mutex::new(conn),
             location,
             applied,
+            queue: Mutex::new(Vec::new()),
         })
     }
 
@@ -108,6 +124,57 @@ impl SqliteLedger {
     pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// Writes `batch` in one transaction and tells each row its result. If the group
+    /// fails as a whole, each row is retried on its own, so one bad row cannot fail
+    /// the others.
+    fn commit_group(&self, conn: &Connection, batch: Vec<Queued>) {
+        let all = (|| {
+            let tx = conn.unchecked_transaction()?;
+            for q in &batch {
+                insert_row(&tx, q)?;
+            }
+            tx.commit()
+        })();
+        match all {
+            Ok(()) => {
+                for q in batch {
+                    let _ = q.done.send(Ok(()));
+                }
+            }
+            Err(_) => {
+                for q in batch {
+                    let r = insert_row(conn, &q).map_err(db_err(&self.location, "insert a row"));
+                    let _ = q.done.send(r);
+                }
+            }
+        }
+    }
+}
+
+/// Inserts one queued row (in the caller's transaction, if any).
+fn insert_row(conn: &Connection, q: &Queued) -> rusqlite::Result<()> {
+    let row = &q.row;
+    conn.prepare_cached(&sql::insert_sql(PH))?.execute(params![
+        row.request_id,
+        row.time_ms,
+        row.tenant,
+        row.key_id,
+        row.endpoint,
+        row.route,
+        row.reason,
+        row.model,
+        row.served_model,
+        row.provider,
+        row.prompt_tokens,
+        row.completion_tokens,
+        row.latency_ms,
+        row.ttft_ms,
+        row.status,
+        q.cost,
+        q.counterfactual,
+    ])?;
+    Ok(())
 }
 
 /// Applies the migrations `conn` has not seen, each in its own `IMMEDIATE`
@@ -164,31 +231,31 @@ pub(crate) fn migrate(conn: &mut Connection, location: &str) -> Result<usize, Le
 impl LedgerStore for SqliteLedger {
     fn insert(&self, row: &Row) -> Result<(), LedgerError> {
         let (cost, counterfactual) = usage::stored_money(row)?;
+        let (done, result) = mpsc::sync_channel(1);
+        self.queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Queued {
+                row: row.clone(),
+                cost,
+                counterfactual,
+                done,
+            });
         let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached(&sql::insert_sql(PH))
-            .map_err(db_err(&self.location, "prepare the insert"))?;
-        stmt.execute(params![
-            row.request_id,
-            row.time_ms,
-            row.tenant,
-            row.key_id,
-            row.endpoint,
-            row.route,
-            row.reason,
-            row.model,
-            row.served_model,
-            row.provider,
-            row.prompt_tokens,
-            row.completion_tokens,
-            row.latency_ms,
-            row.ttft_ms,
-            row.status,
-            cost,
-            counterfactual,
-        ])
-        .map_err(db_err(&self.location, "insert a row"))?;
-        Ok(())
+        // The previous holder may have committed this row with its group.
+        if let Ok(r) = result.try_recv() {
+            return r;
+        }
+        let batch = std::mem::take(&mut *self.queue.lock().unwrap_or_else(PoisonError::into_inner));
+        self.commit_group(&conn, batch);
+        drop(conn);
+        result.recv().unwrap_or_else(|_| {
+            Err(LedgerError::Database {
+                location: self.location.clone(),
+                op: "insert a row",
+                source: "the group commit lost this row's result".into(),
+            })
+        })
     }
 
     fn usage(&self, q: &UsageQuery) -> Result<UsageReport, LedgerError> {

@@ -144,6 +144,13 @@ where
     });
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let telemetry = state.clone();
+    // Streams are many small writes: without TCP_NODELAY, Nagle's algorithm and the
+    // client's delayed ACKs hold the tail of a stream back by ~40 ms.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY: {e}");
+        }
+    });
     let server = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
         tokio::select! {
             _ = shutdown => {}
