@@ -83,14 +83,35 @@ pub struct TrainReport {
     /// The L2 strength used (picked from the grid on the calibration split).
     pub l2: f32,
     pub train_accuracy: f64,
-    /// On the calibration split (NaN without one).
+    /// On the calibration split (NaN without one; `null` in JSON).
+    #[serde(with = "nan_as_null")]
     pub calibration_accuracy: f64,
-    /// Calibration-split ECE before and after temperature scaling.
+    /// Calibration-split ECE before and after temperature scaling (NaN without one).
+    #[serde(with = "nan_as_null")]
     pub ece_before: f64,
+    #[serde(with = "nan_as_null")]
     pub ece_after: f64,
     pub temperature: f32,
     pub noise_floor: f32,
     pub millis: u128,
+}
+
+/// JSON has no NaN: a missing figure is written as `null` and read back as NaN (a
+/// student trained without a calibration split must still load).
+mod nan_as_null {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() {
+            s.serialize_f64(*v)
+        } else {
+            s.serialize_none()
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+    }
 }
 
 /// The training embeddings' spread around their centroid, for drift.

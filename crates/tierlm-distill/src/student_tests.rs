@@ -174,6 +174,23 @@ fn save_load_round_trip_predicts_identically() {
 }
 
 #[test]
+fn a_student_from_few_examples_has_no_calibration_figures_and_still_loads() {
+    let mut rng = SplitMix64::new(5);
+    let cl = Clusters::new(&mut rng, 32, 2, 0.2, 0.1);
+    let (xs, ys) = dataset(&mut rng, &cl, 30, 0.0);
+    let (s, report) =
+        LabelStudent::train("tiny", "m", &labels(2), &xs, &ys, &TrainOptions::default()).unwrap();
+    assert!(report.calibration_accuracy.is_nan() && report.ece_after.is_nan());
+    let json = s.to_json().unwrap();
+    assert!(json.contains("\"ece_after\":null"), "{json}");
+    let back = LabelStudent::from_json(&json).unwrap();
+    assert!(back.report.ece_before.is_nan());
+    for x in &xs {
+        assert_eq!(back.predict(x).unwrap(), s.predict(x).unwrap());
+    }
+}
+
+#[test]
 fn bad_inputs_and_files_are_refused() {
     let xs = vec![vec![1.0, 0.0], vec![0.0, 1.0]];
     let ys = vec!["a".to_string(), "b".to_string()];
