@@ -291,6 +291,12 @@ pub struct EvalArgs {
     /// (embedding model only, no language model) and print percentiles.
     #[arg(long)]
     pub decision_latency: bool,
+    /// Which passes to send (comma-separated: `routed`, `local`, `cloud`). Without
+    /// `local` there is no threshold simulation: the report is what `auto` served
+    /// (students included) against the forced-cloud pass.
+    #[arg(long, value_delimiter = ',', default_value = "routed,local,cloud",
+          value_parser = ["routed", "local", "cloud"])]
+    pub passes: Vec<String>,
 }
 
 #[derive(Debug, Args, Clone)]

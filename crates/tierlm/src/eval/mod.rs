@@ -9,6 +9,7 @@
 mod config;
 mod latency;
 mod replay;
+mod routed;
 
 use std::process::ExitCode;
 
@@ -48,18 +49,35 @@ async fn run(args: EvalArgs) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?;
     }
+    let has = |p: &str| args.passes.iter().any(|x| x == p);
+    let passes = replay::Passes {
+        routed: has("routed"),
+        local: has("local"),
+        cloud: has("cloud"),
+    };
+    if !passes.all() && (args.calibrate || args.plot.is_some()) {
+        return Err("--calibrate and --plot need all three passes (routed,local,cloud)".into());
+    }
     let configured = config::effective_thresholds(&cfg);
     let observations: Vec<Observation> = match &args.from_observations {
         Some(p) => tierlm_eval::read_observations(p).map_err(|e| e.to_string())?,
         None => {
             let servers = replay::start(cfg, &items).await?;
-            let obs = replay::replay(servers.gateway, &items, args.concurrency).await;
+            let obs = replay::replay(servers.gateway, &items, args.concurrency, passes).await;
             drop(servers);
             obs
         }
     };
     if let Some(p) = &args.save_observations {
         tierlm_eval::write_observations(p, &observations).map_err(|e| e.to_string())?;
+    }
+    let partial = observations.iter().any(|o| {
+        [&o.routed, &o.local, &o.cloud]
+            .iter()
+            .any(|a| a.route == replay::SKIPPED)
+    });
+    if partial {
+        return report_routed(&args, &observations);
     }
     let scored = tierlm_eval::score_observations(&observations);
     let summary = tierlm_eval::simulate(&scored, &Thresholds::per_profile(configured.clone()));
@@ -106,6 +124,34 @@ async fn run(args: EvalArgs) -> Result<(), String> {
                 .map_err(|e| format!("cannot write {}: {e}", p.display()))?,
             None if !args.json => println!("{snippet}"),
             None => {}
+        }
+    }
+    let failed = observations
+        .iter()
+        .filter(|o| o.routed.error.is_some() || o.local.error.is_some() || o.cloud.error.is_some())
+        .count();
+    if failed > 0 {
+        return Err(format!(
+            "{failed} item(s) had failed requests; the figures above are not trustworthy"
+        ));
+    }
+    Ok(())
+}
+
+/// The report of a replay that skipped a pass (`--passes`): what `auto` served.
+fn report_routed(args: &EvalArgs, observations: &[Observation]) -> Result<(), String> {
+    if !observations.is_empty()
+        && observations
+            .iter()
+            .all(|o| o.routed.route == replay::SKIPPED)
+    {
+        eprintln!("eval: the routed pass was not run; nothing to report");
+    } else {
+        let v = routed::summary(observations);
+        if args.json {
+            println!("{v}");
+        } else {
+            println!("{}", routed::table(&v));
         }
     }
     let failed = observations

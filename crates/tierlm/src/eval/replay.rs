@@ -1,8 +1,9 @@
 //! Replay a workload through a real gateway: the mock cloud starts in-process as the
 //! teacher (it answers each prompt with the workload's reference answer), every
 //! configured provider is pointed at it, and tierlm itself starts in-process on a free
-//! port. Each item is then sent three times over HTTP — to `auto`, forced local and
-//! forced cloud (`x-tierlm-route`) — and the answers and routing headers recorded.
+//! port. Each item is then sent up to three times over HTTP — to `auto`, forced local
+//! and forced cloud (`x-tierlm-route`), as `--passes` says — and the answers and
+//! routing headers recorded. A pass that is not run leaves a [`skipped`] answer.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -165,8 +166,40 @@ async fn ask(
     answer
 }
 
-/// Replay every item (forced local, forced cloud, then routed), `concurrency` at once.
-pub async fn replay(gateway: SocketAddr, items: &[Item], concurrency: usize) -> Vec<Observation> {
+/// The `route` of an answer whose pass was not run (`--passes`).
+pub const SKIPPED: &str = "skipped";
+
+/// The answer recorded for a pass that was not run.
+pub fn skipped() -> Answer {
+    Answer {
+        route: SKIPPED.to_string(),
+        ..Answer::default()
+    }
+}
+
+/// Which of the three passes to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Passes {
+    pub routed: bool,
+    pub local: bool,
+    pub cloud: bool,
+}
+
+impl Passes {
+    /// All three passes (what the simulation and calibration need).
+    pub fn all(&self) -> bool {
+        self.routed && self.local && self.cloud
+    }
+}
+
+/// Replay every item (forced local, forced cloud, then routed; the passes asked for),
+/// `concurrency` at once.
+pub async fn replay(
+    gateway: SocketAddr,
+    items: &[Item],
+    concurrency: usize,
+    passes: Passes,
+) -> Vec<Observation> {
     let client = reqwest::Client::new();
     let total = items.len();
     let mut done = 0usize;
@@ -175,9 +208,18 @@ pub async fn replay(gateway: SocketAddr, items: &[Item], concurrency: usize) -> 
         .map(|(i, item)| {
             let client = client.clone();
             async move {
-                let local = ask(&client, gateway, item, Some("local")).await;
-                let cloud = ask(&client, gateway, item, Some("cloud")).await;
-                let routed = ask(&client, gateway, item, None).await;
+                let local = match passes.local {
+                    true => ask(&client, gateway, item, Some("local")).await,
+                    false => skipped(),
+                };
+                let cloud = match passes.cloud {
+                    true => ask(&client, gateway, item, Some("cloud")).await,
+                    false => skipped(),
+                };
+                let routed = match passes.routed {
+                    true => ask(&client, gateway, item, None).await,
+                    false => skipped(),
+                };
                 (
                     i,
                     Observation {
