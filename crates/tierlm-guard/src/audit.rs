@@ -137,9 +137,24 @@ struct State {
     unusable: Option<String>,
 }
 
+/// When an appended entry counts as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditSync {
+    /// Synced to the disk (`fdatasync`, one per group) before the append returns:
+    /// survives a power loss.
+    #[default]
+    Always,
+    /// Handed to the operating system before the append returns, synced by it later:
+    /// survives a crash of the gateway (kill -9), not a power loss or kernel crash,
+    /// and takes the disk sync off every cloud request's path.
+    Os,
+}
+
 /// An open audit file that entries are appended to (see the module documentation).
 #[derive(Debug)]
 pub struct AuditLog {
+    sync: AuditSync,
     path: PathBuf,
     torn_tail: Option<TornTail>,
     state: Mutex<State>,
@@ -153,6 +168,11 @@ impl AuditLog {
     /// (see [`AuditLog::torn_tail`]); a last complete line that is not a valid entry
     /// is an error ([`verify`] tells where the chain breaks).
     pub fn open(path: &Path) -> Result<Self, AuditError> {
+        Self::open_with(path, AuditSync::Always)
+    }
+
+    /// [`AuditLog::open`] with a durability mode other than [`AuditSync::Always`].
+    pub fn open_with(path: &Path, sync: AuditSync) -> Result<Self, AuditError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir).map_err(io_err(path))?;
         }
@@ -209,6 +229,7 @@ impl AuditLog {
             (entry.seq + 1, entry.hash, ms)
         };
         Ok(AuditLog {
+            sync,
             path: path.to_path_buf(),
             torn_tail,
             state: Mutex::new(State {
@@ -322,10 +343,14 @@ impl AuditLog {
             prev.clone_from(&entry.hash);
             entries.push(entry);
         }
-        let written = state
-            .file
-            .write_all(&lines)
-            .and_then(|()| state.file.sync_data());
+        let always = self.sync == AuditSync::Always;
+        let written = state.file.write_all(&lines).and_then(|()| {
+            if always {
+                state.file.sync_data()
+            } else {
+                Ok(())
+            }
+        });
         if let Err(e) = written {
             let len = state.len;
             if let Err(e2) = state

@@ -80,6 +80,11 @@ pub struct GuardConfig {
     /// The egress audit chain (JSON lines, append-only).
     #[serde(default = "default_audit_path")]
     pub audit_path: PathBuf,
+    /// `always` (default): each entry is synced to disk before its request is sent;
+    /// `os`: written to the OS before it is sent, synced by the OS (crash-safe, not
+    /// power-loss-safe; no disk sync on the request path).
+    #[serde(default)]
+    pub audit_sync: crate::audit::AuditSync,
 }
 
 impl Default for GuardConfig {
@@ -90,6 +95,7 @@ impl Default for GuardConfig {
             actions: BTreeMap::new(),
             policies: Vec::new(),
             audit_path: default_audit_path(),
+            audit_sync: crate::audit::AuditSync::default(),
         }
     }
 }

@@ -43,7 +43,7 @@ pub use error::{BoxError, LedgerError};
 pub use keys::{ct_eq, BudgetPeriod, KeyRecord, KeyStore, NewKey};
 pub use money::{format_usd, PicoUsd, PICO_PER_USD};
 pub use postgres::{PostgresLedger, POOL_SIZE as POSTGRES_POOL_SIZE};
-pub use sqlite::SqliteLedger;
+pub use sqlite::{SqliteLedger, Synchronous};
 pub use store::LedgerStore;
 pub use usage::{GroupBy, Row, UsageQuery, UsageReport, UsageTotals};
 
@@ -80,6 +80,8 @@ impl<T: LedgerStore + KeyStore + 'static> Store for T {
 ///
 /// - `sqlite://PATH`, `sqlite:PATH` or a plain `PATH` → [`SqliteLedger::open`]
 ///   (`sqlite://data/tierlm.db` is relative, `sqlite:///var/lib/tierlm.db` absolute);
+///   `?synchronous=normal` trades power-loss durability for no disk sync per commit
+///   (see [`Synchronous`]);
 /// - `sqlite::memory:`, `sqlite://:memory:` or `:memory:` → an in-memory ledger;
 /// - `postgres://…` / `postgresql://…` → [`PostgresLedger::open`].
 pub fn open(database_url: &str) -> Result<Box<dyn LedgerStore>, LedgerError> {
@@ -130,7 +132,7 @@ pub fn migrate(database_url: &str) -> Result<Migrated, LedgerError> {
 /// The URL is checked as [`open`] checks it, but nothing is opened or created.
 pub fn database_file(database_url: &str) -> Result<Option<PathBuf>, LedgerError> {
     Ok(match parse_url(database_url)? {
-        Target::Sqlite(path) => (path != ":memory:").then(|| PathBuf::from(path)),
+        Target::Sqlite(path, _) => (path != ":memory:").then(|| PathBuf::from(path)),
         Target::Postgres(_) => None,
     })
 }
@@ -144,16 +146,18 @@ enum Backend {
 /// The database a URL names, opened (see [`open`]).
 fn backend(database_url: &str) -> Result<Backend, LedgerError> {
     Ok(match parse_url(database_url)? {
-        Target::Sqlite(":memory:") => Backend::Sqlite(SqliteLedger::open_in_memory()?),
-        Target::Sqlite(path) => Backend::Sqlite(SqliteLedger::open(Path::new(path))?),
+        Target::Sqlite(":memory:", _) => Backend::Sqlite(SqliteLedger::open_in_memory()?),
+        Target::Sqlite(path, sync) => {
+            Backend::Sqlite(SqliteLedger::open_with(Path::new(path), sync)?)
+        }
         Target::Postgres(url) => Backend::Postgres(PostgresLedger::open(url, redact(url))?),
     })
 }
 
 /// Where a database URL points.
 enum Target<'a> {
-    /// A SQLite file path, or `:memory:`.
-    Sqlite(&'a str),
+    /// A SQLite file path, or `:memory:`, and how commits reach the disk.
+    Sqlite(&'a str, Synchronous),
     /// A PostgreSQL URL, as given (trimmed).
     Postgres(&'a str),
 }
@@ -179,16 +183,20 @@ fn parse_url(database_url: &str) -> Result<Target<'_>, LedgerError> {
     let path = match scheme.as_deref() {
         Some("sqlite") => {
             let rest = &url["sqlite:".len()..];
-            let path = rest.strip_prefix("//").unwrap_or(rest);
-            if path.contains('?') {
-                return Err(invalid(
-                    "query parameters are not supported; give the path alone",
-                ));
-            }
+            let rest = rest.strip_prefix("//").unwrap_or(rest);
+            let (path, sync) =
+                match rest.split_once('?') {
+                    None => (rest, Synchronous::Full),
+                    Some((path, "synchronous=full")) => (path, Synchronous::Full),
+                    Some((path, "synchronous=normal")) => (path, Synchronous::Normal),
+                    Some(_) => return Err(invalid(
+                        "the only parameter is synchronous=full (default) or synchronous=normal",
+                    )),
+                };
             if path.is_empty() {
                 return Err(invalid("it names no file, e.g. sqlite://data/tierlm.db"));
             }
-            path
+            return Ok(Target::Sqlite(path, sync));
         }
         Some("postgres" | "postgresql") => {
             if !url[url.find(':').unwrap_or(0)..].starts_with("://") {
@@ -204,7 +212,7 @@ fn parse_url(database_url: &str) -> Result<Target<'_>, LedgerError> {
         // A plain path (possibly with a colon in it).
         _ => url,
     };
-    Ok(Target::Sqlite(path))
+    Ok(Target::Sqlite(path, Synchronous::Full))
 }
 
 /// Unix milliseconds now (0 before 1970, saturating far in the future).

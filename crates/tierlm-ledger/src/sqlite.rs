@@ -7,6 +7,11 @@
 //! whoever gets it writes every queued row in one transaction (one `fsync`) and tells
 //! each waiter its result. Under load one disk sync serves many requests, and a row is
 //! still durable before its `insert` returns.
+//!
+//! WAL checkpoints (copying the log into the database file, with a disk sync) run on a
+//! background thread with its own connection every [`CHECKPOINT_EVERY`], never inside
+//! a request's commit, where SQLite's automatic checkpoint would stall every request
+//! queued behind it.
 
 use std::path::Path;
 use std::sync::{mpsc, Mutex, MutexGuard, PoisonError};
@@ -20,6 +25,67 @@ use crate::sql::{self, Placeholders};
 use crate::store::LedgerStore;
 use crate::usage::{self, Row, UsageQuery, UsageReport};
 
+/// How a committed transaction reaches the disk (SQLite's `synchronous`, in WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Synchronous {
+    /// Synced before the commit returns (one sync per group commit): a committed row
+    /// survives a power loss.
+    #[default]
+    Full,
+    /// Synced at WAL checkpoints: a committed row survives a crash of the gateway
+    /// (kill -9) but the last commits may be lost on a power loss or kernel crash; no
+    /// disk sync on the request path.
+    Normal,
+}
+
+/// How often the background thread checkpoints the WAL.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// The background checkpoint thread; stops (after a last checkpoint) when dropped.
+struct Checkpointer {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Checkpointer {
+    /// A thread checkpointing `path`'s WAL; `None` if it cannot start (SQLite's own
+    /// automatic checkpoints then stay on).
+    fn start(path: &Path) -> Option<Self> {
+        let conn = Connection::open(path).ok()?;
+        conn.busy_timeout(BUSY_TIMEOUT).ok()?;
+        let checkpoint = move || {
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                tracing::warn!(error = %e, "ledger: WAL checkpoint failed");
+            }
+        };
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("ledger-checkpoint".into())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(CHECKPOINT_EVERY)
+                {
+                    checkpoint();
+                }
+                checkpoint();
+            })
+            .ok()?;
+        Some(Self {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
 /// How long a statement waits for another process's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -32,6 +98,9 @@ pub struct SqliteLedger {
     applied: usize,
     /// Rows waiting for the next group commit.
     queue: Mutex<Vec<Queued>>,
+    /// Declared last: dropped after the connection, so its final checkpoint sees
+    /// every commit.
+    checkpointer: Option<Checkpointer>,
 }
 
 /// A row waiting to be committed, and where its result goes.
@@ -65,6 +134,11 @@ impl SqliteLedger {
     /// Opens (creating it and its parent directories if need be) the database at
     /// `path`, in WAL mode with `synchronous=FULL`, and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self, LedgerError> {
+        Self::open_with(path, Synchronous::Full)
+    }
+
+    /// [`SqliteLedger::open`] with another [`Synchronous`] mode.
+    pub fn open_with(path: &Path, sync: Synchronous) -> Result<Self, LedgerError> {
         let location = path.display().to_string();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| LedgerError::CreateDir {
@@ -79,9 +153,21 @@ impl SqliteLedger {
         // not a database fails.
         conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
             .map_err(db_err(&location, "switch to WAL mode"))?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(db_err(&location, "set synchronous=FULL"))?;
-        Self::init(conn, location)
+        let mode = match sync {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        };
+        conn.pragma_update(None, "synchronous", mode)
+            .map_err(db_err(&location, "set synchronous"))?;
+        let mut ledger = Self::init(conn, location)?;
+        ledger.checkpointer = Checkpointer::start(path);
+        if ledger.checkpointer.is_some() {
+            ledger
+                .conn()
+                .pragma_update(None, "wal_autocheckpoint", 0)
+                .map_err(db_err(&ledger.location, "turn off automatic checkpoints"))?;
+        }
+        Ok(ledger)
     }
 
     /// A private database in memory, gone when the ledger is dropped (tests, or a
@@ -99,6 +185,7 @@ impl SqliteLedger {
             location,
             applied,
             queue: Mutex::new(Vec::new()),
+            checkpointer: None,
         })
     }
 

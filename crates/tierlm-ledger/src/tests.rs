@@ -159,6 +159,51 @@ fn file_database_is_wal_and_creates_parent_dirs() {
 }
 
 #[test]
+fn checkpoints_run_in_the_background_not_in_commits() {
+    let dir = TempDir::new("checkpoint");
+    let path = dir.join("c.db");
+    let ledger = SqliteLedger::open(&path).unwrap();
+    let auto: i64 = ledger
+        .conn()
+        .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(auto, 0, "commits never checkpoint");
+    for i in 0..50 {
+        ledger.insert(&row(&format!("r{i}"), i)).unwrap();
+    }
+    std::thread::sleep(crate::sqlite::CHECKPOINT_EVERY * 2);
+    // The database file alone (without its WAL) already holds every row.
+    let copy = dir.join("copy.db");
+    std::fs::copy(&path, &copy).unwrap();
+    let n: i64 = rusqlite::Connection::open(&copy)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM requests", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 50);
+}
+
+#[test]
+fn the_url_chooses_how_commits_reach_the_disk() {
+    let dir = TempDir::new("sync");
+    let file = dir.join("s.db");
+    let by_url = open(&format!("sqlite://{}?synchronous=normal", file.display())).unwrap();
+    by_url.insert(&row("r", 1)).unwrap();
+    assert_eq!(by_url.count().unwrap(), 1);
+    let normal = SqliteLedger::open_with(&file, crate::Synchronous::Normal).unwrap();
+    let level: i64 = normal
+        .conn()
+        .query_row("PRAGMA synchronous", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(level, 1, "synchronous=NORMAL");
+    let full = format!("sqlite://{}?synchronous=full", file.display());
+    assert_eq!(crate::database_file(&full).unwrap(), Some(file.clone()));
+    let err = open(&format!("sqlite://{}?synchronous=off", file.display()))
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("synchronous=normal"), "{err}");
+}
+
+#[test]
 fn migrations_are_idempotent_on_reopen() {
     let dir = TempDir::new("reopen");
     let path = dir.join("ledger.db");

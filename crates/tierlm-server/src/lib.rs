@@ -104,7 +104,8 @@ pub fn load_models(state: &AppState) -> Result<Registry, String> {
     }
     if !cfg.cloud.models.is_empty() {
         let path = cfg.audit_path.clone();
-        let log = tierlm_guard::audit::AuditLog::open(&path)
+        let sync = cfg.guard.as_ref().map(|g| g.audit_sync).unwrap_or_default();
+        let log = tierlm_guard::audit::AuditLog::open_with(&path, sync)
             .map_err(|e| format!("egress audit {}: {e}", path.display()))?;
         if let Some(t) = log.torn_tail() {
             tracing::warn!(path = %path.display(), "egress audit: {t}");
