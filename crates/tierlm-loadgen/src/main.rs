@@ -13,7 +13,6 @@ mod run;
 mod schedule;
 mod stats;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicU64;
@@ -199,29 +198,15 @@ fn real_main() -> Result<(), String> {
             .build()
     }
     .map_err(|e| format!("runtime: {e}"))?;
-    let template = Report {
-        label: args.label.clone(),
-        url: args.url.clone(),
-        stream: args.stream,
-        rate: args.rate,
-        warmup_s: args.warmup,
-        duration_s: args.duration,
-        timeout_ms: args.timeout_ms,
-        requests: 0,
-        ok: 0,
-        success_rate: 0.0,
-        counts: BTreeMap::new(),
-        error_samples: Vec::new(),
-        warmup_counts: BTreeMap::new(),
-        latency: None,
-        ttft: None,
-        send_lag: None,
-        offered_rps: 0.0,
-        achieved_rps: 0.0,
-        wall_s: 0.0,
-        resources: BTreeMap::new(),
-        machine: None,
-    };
+    let template = Report::template(
+        &args.label,
+        &args.url,
+        args.stream,
+        args.rate,
+        args.warmup,
+        args.duration,
+        args.timeout_ms,
+    );
     let report = run::execute(&rt, target, schedule, watch, template, args.keep_errors);
     let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
     match &args.out {

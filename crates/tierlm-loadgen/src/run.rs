@@ -78,6 +78,43 @@ pub struct Report {
     pub machine: Option<Machine>,
 }
 
+impl Report {
+    /// A step's report before any request: its settings, every count at zero.
+    pub fn template(
+        label: &str,
+        url: &str,
+        stream: bool,
+        rate: f64,
+        warmup_s: f64,
+        duration_s: f64,
+        timeout_ms: u64,
+    ) -> Self {
+        Self {
+            label: label.to_string(),
+            url: url.to_string(),
+            stream,
+            rate,
+            warmup_s,
+            duration_s,
+            timeout_ms,
+            requests: 0,
+            ok: 0,
+            success_rate: 0.0,
+            counts: BTreeMap::new(),
+            error_samples: Vec::new(),
+            warmup_counts: BTreeMap::new(),
+            latency: None,
+            ttft: None,
+            send_lag: None,
+            offered_rps: 0.0,
+            achieved_rps: 0.0,
+            wall_s: 0.0,
+            resources: BTreeMap::new(),
+            machine: None,
+        }
+    }
+}
+
 /// Completion times are needed for the achieved rate.
 #[derive(Debug, Clone)]
 pub struct Timed {
@@ -286,29 +323,7 @@ mod tests {
     use super::*;
 
     fn template() -> Report {
-        Report {
-            label: "t".into(),
-            url: "http://x".into(),
-            stream: false,
-            rate: 10.0,
-            warmup_s: 1.0,
-            duration_s: 1.0,
-            timeout_ms: 1000,
-            requests: 0,
-            ok: 0,
-            success_rate: 0.0,
-            counts: BTreeMap::new(),
-            error_samples: Vec::new(),
-            warmup_counts: BTreeMap::new(),
-            latency: None,
-            ttft: None,
-            send_lag: None,
-            offered_rps: 0.0,
-            achieved_rps: 0.0,
-            wall_s: 0.0,
-            resources: BTreeMap::new(),
-            machine: None,
-        }
+        Report::template("t", "http://x", false, 10.0, 1.0, 1.0, 1000)
     }
 
     fn timed(warmup: bool, class: &str, latency_ms: u64, done_ms: u64) -> Timed {
