@@ -239,3 +239,60 @@ def test_the_flywheel(world):
     events = [json.loads(l) for l in tierlm(cfg, "events", "--task", "sentiment").stdout.splitlines()]
     assert [e["reason"] for e in events[-2:]] == ["reviewed", "rollback"]
     os.unlink(cfg)
+
+
+def test_synthesize_stores_only_new_valid_examples(world):
+    """`tierlm distill synthesize` asks the teacher through an OpenAI-compatible API (a
+    small stand-in server here) and keeps only valid, new examples."""
+    import http.server
+    import threading
+
+    reply = {"examples": [
+        {"text": PROMPT.format("The soundtrack was a triumph."), "label": "positive"},
+        {"text": PROMPT.format("The soundtrack was a triumph."), "label": "positive"},
+        {"text": PROMPT.format("Nothing happened for two hours."), "label": "Negative"},
+        {"text": PROMPT.format("It was fine, I guess."), "label": "neutral"},
+        {"text": "", "label": "positive"},
+    ]}
+    seen = []
+
+    class Teacher(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+            seen.append(body)
+            out = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+                              "choices": [{"index": 0, "finish_reason": "stop",
+                                           "message": {"role": "assistant", "content": json.dumps(reply)}}],
+                              "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Teacher)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    tmp = tempfile.mkdtemp(prefix="synth-")
+    cfg = os.path.join(tmp, "tierlm.toml")
+    with open(cfg, "w") as f:
+        f.write(world["config"].replace(world["tmp"], tmp))
+    try:
+        out = tierlm(cfg, "synthesize", "--task", "sentiment", "--n", "5",
+                     "--base-url", f"http://127.0.0.1:{server.server_port}/v1")
+        assert out.returncode == 0, out.stderr
+        assert "2 synthetic examples stored from frontier; 3 rejected" in out.stdout, out.stdout
+        assert seen and seen[0]["model"] == "frontier"
+        asked = seen[0]["messages"][-1]["content"]
+        assert "positive" in asked and "negative" in asked
+        con = sqlite3.connect(os.path.join(tmp, "distill.db"))
+        rows = con.execute("SELECT label, source FROM records ORDER BY label").fetchall()
+        con.close()
+        assert rows == [("negative", "synthetic"), ("positive", "synthetic")], rows
+        again = tierlm(cfg, "synthesize", "--task", "sentiment", "--n", "5",
+                       "--base-url", f"http://127.0.0.1:{server.server_port}/v1")
+        assert "0 synthetic examples stored" in again.stdout, again.stdout
+    finally:
+        server.shutdown()
