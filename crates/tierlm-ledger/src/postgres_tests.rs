@@ -61,8 +61,11 @@ impl Drop for FreshDatabase {
 #[test]
 fn postgres_passes_the_row_and_key_suites() {
     let Some(server) = server_url() else { return };
-    // A kept, shared database: the suites need no empty store.
-    let store = open_store(&server).unwrap();
+    // A database of its own: the suites need no empty store, but one of their cases
+    // sums over all time, and rows near the money limit kept from earlier runs in a
+    // shared database would overflow it.
+    let db = FreshDatabase::new(&server);
+    let store = open_store(&db.url).unwrap();
     crate::suite::run_all(store.as_ledger());
     crate::suite_keys::run_all(store.as_ref());
 }
