@@ -201,7 +201,8 @@ fn share(n: usize, of: usize) -> f64 {
     }
 }
 
-fn mean(sum: f64, n: usize) -> f64 {
+/// `sum / n`, NaN for no items.
+pub fn mean(sum: f64, n: usize) -> f64 {
     if n == 0 {
         f64::NAN
     } else {

@@ -300,8 +300,8 @@ fn migration_2_upgrades_a_database_from_before_keys() {
 fn one_store_serves_rows_and_keys_across_threads() {
     let store: Arc<dyn crate::Store> = Arc::from(open_store(":memory:").unwrap());
     let (record, secret) = store.create_key(&full_key("acme")).unwrap();
-    let ledger: Arc<dyn LedgerStore> = Arc::clone(&store).into_ledger_store();
-    let keys: Arc<dyn KeyStore> = Arc::clone(&store).into_key_store();
+    let ledger: Arc<dyn LedgerStore> = Arc::clone(&store) as Arc<dyn LedgerStore>;
+    let keys: Arc<dyn KeyStore> = Arc::clone(&store) as Arc<dyn KeyStore>;
     let id = record.key_id.clone();
     std::thread::spawn(move || ledger.insert(&row("r", Some(&id), 1, 7)).unwrap())
         .join()

@@ -37,7 +37,6 @@ mod keys_tests;
 mod postgres_tests;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 pub use error::{BoxError, LedgerError};
 pub use keys::{ct_eq, BudgetPeriod, KeyRecord, KeyStore, NewKey};
@@ -48,33 +47,11 @@ pub use store::LedgerStore;
 pub use usage::{GroupBy, Row, UsageQuery, UsageReport, UsageTotals};
 
 /// A store of both ledger rows and virtual keys: what the gateway holds, one
-/// connection for both. Every type with both traits is one.
-///
-/// The `into_*` methods turn a shared `Arc<dyn Store>` into the narrower trait
-/// objects for code that needs only one side (trait upcasting needs Rust 1.86, newer
-/// than the workspace's `rust-version`).
-pub trait Store: LedgerStore + KeyStore {
-    /// This store as a ledger only.
-    fn into_ledger_store(self: Arc<Self>) -> Arc<dyn LedgerStore>;
-    /// This store as a key store only.
-    fn into_key_store(self: Arc<Self>) -> Arc<dyn KeyStore>;
-    /// A borrowed view of this store as a ledger only.
-    fn as_ledger(&self) -> &dyn LedgerStore;
-}
+/// connection for both. Every type with both traits is one; a `dyn Store` coerces to
+/// `dyn LedgerStore` or `dyn KeyStore` where only one side is needed.
+pub trait Store: LedgerStore + KeyStore {}
 
-impl<T: LedgerStore + KeyStore + 'static> Store for T {
-    fn into_ledger_store(self: Arc<Self>) -> Arc<dyn LedgerStore> {
-        self
-    }
-
-    fn into_key_store(self: Arc<Self>) -> Arc<dyn KeyStore> {
-        self
-    }
-
-    fn as_ledger(&self) -> &dyn LedgerStore {
-        self
-    }
-}
+impl<T: LedgerStore + KeyStore> Store for T {}
 
 /// Opens the ledger a database URL names, bringing its schema up to date:
 ///
@@ -85,10 +62,8 @@ impl<T: LedgerStore + KeyStore + 'static> Store for T {
 /// - `sqlite::memory:`, `sqlite://:memory:` or `:memory:` → an in-memory ledger;
 /// - `postgres://…` / `postgresql://…` → [`PostgresLedger::open`].
 pub fn open(database_url: &str) -> Result<Box<dyn LedgerStore>, LedgerError> {
-    Ok(match backend(database_url)? {
-        Backend::Sqlite(l) => Box::new(l),
-        Backend::Postgres(l) => Box::new(l),
-    })
+    let store: Box<dyn LedgerStore> = open_store(database_url)?;
+    Ok(store)
 }
 
 /// Opens the store a database URL names, rows and keys in one place; URLs as for

@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use postgres::types::ToSql;
@@ -38,6 +38,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const MIGRATION_LOCK: i64 = 0x7469_6572_6c6d; // "tierlm"
 
 const PH: Placeholders = Placeholders::Dollar;
+
+/// The row insert, formatted once (every request runs it).
+static INSERT_SQL: LazyLock<String> = LazyLock::new(|| sql::insert_sql(PH));
 
 /// One pooled connection and the statements it has prepared.
 struct Conn {
@@ -309,10 +312,9 @@ fn raw_record(r: &postgres::Row) -> Result<RawRecord, postgres::Error> {
 impl LedgerStore for PostgresLedger {
     fn insert(&self, row: &Row) -> Result<(), LedgerError> {
         let (cost, counterfactual) = usage::stored_money(row)?;
-        let text = sql::insert_sql(PH);
         self.with_conn("insert a row", |c| {
             c.execute(
-                &text,
+                &INSERT_SQL,
                 &[
                     &row.request_id,
                     &row.time_ms,

@@ -66,7 +66,7 @@ fn postgres_passes_the_row_and_key_suites() {
     // shared database would overflow it.
     let db = FreshDatabase::new(&server);
     let store = open_store(&db.url).unwrap();
-    crate::suite::run_all(store.as_ledger());
+    crate::suite::run_all(store.as_ref());
     crate::suite_keys::run_all(store.as_ref());
 }
 

@@ -14,7 +14,7 @@
 //! queued behind it.
 
 use std::path::Path;
-use std::sync::{mpsc, Mutex, MutexGuard, PoisonError};
+use std::sync::{mpsc, LazyLock, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use rusqlite::{params, Connection, TransactionBehavior};
@@ -90,6 +90,9 @@ impl Checkpointer {
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 const PH: Placeholders = Placeholders::QuestionNumbered;
+
+/// The row insert, formatted once (every request runs it).
+static INSERT_SQL: LazyLock<String> = LazyLock::new(|| sql::insert_sql(PH));
 
 /// A ledger in one SQLite database.
 pub struct SqliteLedger {
@@ -242,7 +245,7 @@ impl SqliteLedger {
 /// Inserts one queued row (in the caller's transaction, if any).
 fn insert_row(conn: &Connection, q: &Queued) -> rusqlite::Result<()> {
     let row = &q.row;
-    conn.prepare_cached(&sql::insert_sql(PH))?.execute(params![
+    conn.prepare_cached(&INSERT_SQL)?.execute(params![
         row.request_id,
         row.time_ms,
         row.tenant,

@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
-use tierlm_eval::sim::ratio;
+use tierlm_eval::sim::{mean, ratio};
 use tierlm_eval::{score_answer, Observation};
 
 use super::replay::SKIPPED;
@@ -40,14 +40,6 @@ fn share(n: usize, of: usize) -> f64 {
         f64::NAN
     } else {
         n as f64 / of as f64
-    }
-}
-
-fn mean(sum: f64, n: usize) -> f64 {
-    if n == 0 {
-        f64::NAN
-    } else {
-        sum / n as f64
     }
 }
 
