@@ -152,10 +152,7 @@ impl SqliteLedger {
         let conn = Connection::open(path).map_err(db_err(&location, "open the database"))?;
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(db_err(&location, "set the busy timeout"))?;
-        // Setting the journal mode reads the file, so this is where a file that is
-        // not a database fails.
-        conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
-            .map_err(db_err(&location, "switch to WAL mode"))?;
+        switch_to_wal(&conn, &location)?;
         let mode = match sync {
             Synchronous::Full => "FULL",
             Synchronous::Normal => "NORMAL",
@@ -265,6 +262,26 @@ fn insert_row(conn: &Connection, q: &Queued) -> rusqlite::Result<()> {
         q.counterfactual,
     ])?;
     Ok(())
+}
+
+/// Puts the database in WAL mode. Setting the journal mode reads the file, so this is
+/// where a file that is not a database fails. Switching a new file to WAL needs an
+/// exclusive lock, and SQLite answers "busy" at once, without its busy handler, while
+/// another connection (another process or thread opening the same new file) holds
+/// one; so "busy" is retried here for up to [`BUSY_TIMEOUT`].
+fn switch_to_wal(conn: &Connection, location: &str) -> Result<(), LedgerError> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            r => return r.map(drop).map_err(db_err(location, "switch to WAL mode")),
+        }
+    }
 }
 
 /// Applies the migrations `conn` has not seen, each in its own `IMMEDIATE`
