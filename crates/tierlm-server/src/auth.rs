@@ -173,13 +173,16 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     if !req.uri().path().starts_with("/v1/") {
         return next.run(req).await;
     }
-    let presented = bearer(req.headers()).filter(|s| s.starts_with(SECRET_PREFIX));
-    if !state.config().auth.require_keys && (presented.is_none() || state.ledger().is_none()) {
+    let secret = bearer(req.headers()).map(str::to_string);
+    let virtual_key = secret
+        .as_deref()
+        .is_some_and(|s| s.starts_with(SECRET_PREFIX));
+    if !state.config().auth.require_keys && (!virtual_key || state.ledger().is_none()) {
         // Keys are optional here: an anonymous caller (or a provider-style key meant
         // for nobody) passes; a virtual key, when the ledger can check it, is enforced.
         return next.run(req).await;
     }
-    let Some(secret) = bearer(req.headers()).map(str::to_string) else {
+    let Some(secret) = secret else {
         return unauthorised(
             "this server requires a virtual key: send `Authorization: Bearer tk-…`",
         );
