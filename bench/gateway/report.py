@@ -31,6 +31,7 @@ import json
 import os
 import platform
 import sqlite3
+import time
 import subprocess
 import sys
 
@@ -94,13 +95,15 @@ def cmd_check_tierlm(a) -> int:
     try:
         if a.no_ledger:
             raise FileNotFoundError
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        tables = [r[0] for r in con.execute("select name from sqlite_master where type='table'")]
-        rows = 0
-        for t in tables:
-            if "request" in t or "ledger" in t:
-                rows = max(rows, con.execute(f'select count(*) from "{t}"').fetchone()[0])
-        con.close()
+        # The gateway commits its row queue a few milliseconds after the answers.
+        for _ in range(40):
+            con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+            tables = [r[0] for r in con.execute("select name from sqlite_master where type='table'")]
+            rows = con.execute("select count(*) from requests").fetchone()[0] if "requests" in tables else 0
+            con.close()
+            if rows:
+                break
+            time.sleep(0.05)
     except FileNotFoundError:
         tables, rows = [], 0
     except sqlite3.Error as e:

@@ -48,3 +48,25 @@ def assert_error(resp: httpx.Response, status: int, *, code: str | None = None,
 
 def user(text: str) -> list[dict]:
     return [{"role": "user", "content": text}]
+
+
+def ledger_committed(db: str, timeout: float = 10.0) -> str:
+    """Wait until the gateway's SQLite row queue (`DB-queue-a`, `DB-queue-b`) holds no
+    rows, i.e. every acknowledged row is committed to `db`, and return `db`. Another
+    process reading the file sees rows once the writer thread commits them, a few
+    milliseconds after their responses; the gateway's own reads drain the queue first."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        pending = 0
+        for suffix in ("-queue-a", "-queue-b"):
+            try:
+                with open(db + suffix, "rb") as f:
+                    pending += max(0, f.read().count(b"\n") - 1)
+            except FileNotFoundError:
+                pass
+        if pending == 0:
+            return db
+        assert time.monotonic() < deadline, f"{pending} rows still queued for {db}"
+        time.sleep(0.005)

@@ -16,7 +16,7 @@ import openai
 import pytest
 
 from cloud_fixtures import local_and_mock, TIERLM_BIN, start_gateway, start_mock
-from helpers import REPO_ROOT, assert_error
+from helpers import REPO_ROOT, assert_error, ledger_committed
 
 CONFIG = """
 [[cloud_models]]
@@ -77,7 +77,7 @@ def traffic(env):
 
 
 def test_every_request_has_one_row_with_exact_tokens(env, traffic):
-    rows = sqlite3.connect(env["db"]).execute(
+    rows = sqlite3.connect(ledger_committed(env["db"])).execute(
         "SELECT route, model, prompt_tokens, completion_tokens, status FROM requests ORDER BY time_ms"
     ).fetchall()
     assert len(rows) == 7, rows

@@ -23,7 +23,7 @@ import openai
 import pytest
 
 from cloud_fixtures import PROVIDERS, TIERLM_BIN, mock_stats, start_gateway, start_mock
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, ledger_committed
 
 PICO = Decimal(10) ** 12
 PRICES = {  # USD per million tokens: (input, output)
@@ -138,7 +138,7 @@ def test_a_thousand_mixed_requests_are_priced_exactly(gateway):
         statuses = list(pool.map(lambda i: one(gateway["url"], i), range(1000)))
     assert statuses.count(200) >= 950, {s: statuses.count(s) for s in set(statuses)}
 
-    con = sqlite3.connect(gateway["db"])
+    con = sqlite3.connect(ledger_committed(gateway["db"]))
     rows = con.execute("SELECT served_model, prompt_tokens, completion_tokens, cost, "
                        "counterfactual_cost, status FROM requests").fetchall()
     con.close()
@@ -188,7 +188,7 @@ def test_two_hundred_parallel_requests_overspend_by_at_most_one(gateway):
     assert all(b["error"]["code"] == "budget_exceeded" for b in refused)
     assert 1 <= served and refused
 
-    con = sqlite3.connect(gateway["db"])
+    con = sqlite3.connect(ledger_committed(gateway["db"]))
     (key_id,) = con.execute("SELECT key_id FROM api_keys ORDER BY created_ms DESC LIMIT 1").fetchone()
     (spent,) = con.execute("SELECT SUM(cost) FROM requests WHERE key_id = ?", (key_id,)).fetchone()
     con.close()

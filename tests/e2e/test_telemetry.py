@@ -20,6 +20,7 @@ import openai
 import pytest
 
 from cloud_fixtures import local_and_mock, start_gateway, start_mock
+from helpers import ledger_committed
 
 ADMIN = "admin-secret-telemetry-0077"
 OTLP_TOKEN = "otlp-token-e2e-5150"
@@ -210,7 +211,7 @@ def test_cost_metric_labels_are_bounded(env, traffic):
 
 
 def test_streamed_rows_have_a_time_to_first_token(env, traffic):
-    rows = {r[0]: r[1:] for r in sqlite3.connect(env["db"]).execute(
+    rows = {r[0]: r[1:] for r in sqlite3.connect(ledger_committed(env["db"])).execute(
         "SELECT request_id, ttft_ms, latency_ms, status FROM requests").fetchall()}
     for rid in ["tel-local-stream", "tel-cloud-stream"]:
         ttft, latency, status = rows[rid]

@@ -77,4 +77,12 @@ pub enum LedgerError {
         path: &'static str,
         source: std::io::Error,
     },
+
+    /// The SQLite ledger's row queue file (next to the database) failed.
+    #[error("ledger queue {}: cannot {op}: {source}", path.display())]
+    Queue {
+        path: PathBuf,
+        op: &'static str,
+        source: std::io::Error,
+    },
 }

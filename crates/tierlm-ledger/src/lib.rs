@@ -16,6 +16,7 @@ mod error;
 pub mod keys;
 mod money;
 mod postgres;
+mod queue;
 pub mod sql;
 mod sqlite;
 mod sqlite_keys;
@@ -32,6 +33,9 @@ mod tests;
 
 #[cfg(test)]
 mod keys_tests;
+
+#[cfg(test)]
+mod queue_tests;
 
 #[cfg(test)]
 mod postgres_tests;
@@ -71,7 +75,7 @@ pub fn open(database_url: &str) -> Result<Box<dyn LedgerStore>, LedgerError> {
 pub fn open_store(database_url: &str) -> Result<Box<dyn Store>, LedgerError> {
     Ok(match backend(database_url)? {
         Backend::Sqlite(l) => Box::new(l),
-        Backend::Postgres(l) => Box::new(l),
+        Backend::Postgres(l) => l,
     })
 }
 
@@ -115,7 +119,7 @@ pub fn database_file(database_url: &str) -> Result<Option<PathBuf>, LedgerError>
 /// An opened backend.
 enum Backend {
     Sqlite(SqliteLedger),
-    Postgres(PostgresLedger),
+    Postgres(Box<PostgresLedger>),
 }
 
 /// The database a URL names, opened (see [`open`]).
@@ -125,7 +129,7 @@ fn backend(database_url: &str) -> Result<Backend, LedgerError> {
         Target::Sqlite(path, sync) => {
             Backend::Sqlite(SqliteLedger::open_with(Path::new(path), sync)?)
         }
-        Target::Postgres(url) => Backend::Postgres(PostgresLedger::open(url, redact(url))?),
+        Target::Postgres(url) => Backend::Postgres(Box::new(PostgresLedger::open(url, redact(url))?)),
     })
 }
 

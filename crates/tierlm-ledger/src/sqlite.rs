@@ -14,13 +14,14 @@
 //! queued behind it.
 
 use std::path::Path;
-use std::sync::{mpsc, LazyLock, Mutex, MutexGuard, PoisonError};
+use std::sync::{mpsc, Arc, Condvar, LazyLock, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use rusqlite::{params, Connection, TransactionBehavior};
 
 use crate::error::LedgerError;
 use crate::now_ms;
+use crate::queue::{Claim, RowQueue, Taken};
 use crate::sql::{self, Placeholders};
 use crate::store::LedgerStore;
 use crate::usage::{self, Row, UsageQuery, UsageReport};
@@ -94,30 +95,118 @@ const PH: Placeholders = Placeholders::QuestionNumbered;
 /// The row insert, formatted once (every request runs it).
 static INSERT_SQL: LazyLock<String> = LazyLock::new(|| sql::insert_sql(PH));
 
+/// Where a drain records the queue segment it committed (SQLite only, outside the
+/// portable schema): replay after a crash skips segments at or below it.
+const CREATE_QUEUE_TABLE: &str = "CREATE TABLE IF NOT EXISTS ledger_queue (
+    id                  INTEGER PRIMARY KEY CHECK (id = 1),
+    applied_generation  INTEGER NOT NULL
+)";
+const APPLIED_GENERATION: &str = "SELECT COALESCE(MAX(applied_generation), 0) FROM ledger_queue";
+const MARK_APPLIED: &str = "INSERT INTO ledger_queue (id, applied_generation) VALUES (1, ?1) \
+     ON CONFLICT (id) DO UPDATE SET applied_generation = excluded.applied_generation";
+
+/// How long the writer lets queued rows gather before it commits them.
+pub const DRAIN_EVERY: Duration = Duration::from_millis(5);
+
+/// The longest the writer waits before retrying a commit the database refused.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(1);
+
 /// A ledger in one SQLite database.
 pub struct SqliteLedger {
-    conn: Mutex<Connection>,
-    location: String,
+    /// Declared first: dropped first, so its last drain runs while the connection
+    /// and the queue still live.
+    _writer: Option<Writer>,
+    shared: Arc<Shared>,
     applied: usize,
-    /// Rows waiting for the next group commit.
-    queue: Mutex<Vec<Queued>>,
     /// Declared last: dropped after the connection, so its final checkpoint sees
     /// every commit.
     checkpointer: Option<Checkpointer>,
 }
 
-/// A row waiting to be committed, and where its result goes.
-struct Queued {
-    row: Row,
-    cost: i64,
-    counterfactual: i64,
-    done: mpsc::SyncSender<Result<(), LedgerError>>,
+/// What requests, readers and the writer thread share.
+struct Shared {
+    conn: Mutex<Connection>,
+    location: String,
+    /// The row queue, when this process owns the database's (file databases).
+    queue: Option<RowQueue>,
+    /// Rows a drain took but the database refused, committed before anything newer;
+    /// only touched with `conn` held.
+    stuck: Mutex<Option<(usize, Taken)>>,
+    wake: Wake,
+}
+
+/// Tells the writer thread that rows wait, or that it should stop.
+#[derive(Default)]
+struct Wake {
+    flags: Mutex<(bool, bool)>,
+    cv: Condvar,
+}
+
+impl Wake {
+    fn work(&self) {
+        lock(&self.flags).0 = true;
+        self.cv.notify_one();
+    }
+
+    fn stop(&self) {
+        lock(&self.flags).1 = true;
+        self.cv.notify_one();
+    }
+
+    /// Waits at most `timeout` for work or a stop; clears the work flag and returns
+    /// whether to stop.
+    fn wait(&self, timeout: Duration) -> bool {
+        let flags = lock(&self.flags);
+        let (mut flags, _) = self
+            .cv
+            .wait_timeout_while(flags, timeout, |(work, stop)| !*work && !*stop)
+            .unwrap_or_else(PoisonError::into_inner);
+        flags.0 = false;
+        flags.1
+    }
+}
+
+/// The thread that moves queued rows into the database.
+struct Writer {
+    shared: Arc<Shared>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.shared.wake.stop();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Writer {
+    fn start(shared: &Arc<Shared>) -> Result<Self, LedgerError> {
+        let runs = Arc::clone(shared);
+        let thread = std::thread::Builder::new()
+            .name("ledger-writer".into())
+            .spawn(move || runs.write_until_stopped())
+            .map_err(|e| LedgerError::Database {
+                location: shared.location.clone(),
+                op: "start the writer thread",
+                source: Box::new(e),
+            })?;
+        Ok(Self {
+            shared: Arc::clone(shared),
+            thread: Some(thread),
+        })
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl std::fmt::Debug for SqliteLedger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteLedger")
-            .field("location", &self.location)
+            .field("location", &self.shared.location)
             .finish_non_exhaustive()
     }
 }
@@ -140,7 +229,9 @@ impl SqliteLedger {
         Self::open_with(path, Synchronous::Full)
     }
 
-    /// [`SqliteLedger::open`] with another [`Synchronous`] mode.
+    /// [`SqliteLedger::open`] with another [`Synchronous`] mode. Claims the
+    /// database's row queue unless another process holds it, and first replays
+    /// the rows a crash left there.
     pub fn open_with(path: &Path, sync: Synchronous) -> Result<Self, LedgerError> {
         let location = path.display().to_string();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -149,7 +240,7 @@ impl SqliteLedger {
                 source,
             })?;
         }
-        let conn = Connection::open(path).map_err(db_err(&location, "open the database"))?;
+        let mut conn = Connection::open(path).map_err(db_err(&location, "open the database"))?;
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(db_err(&location, "set the busy timeout"))?;
         switch_to_wal(&conn, &location)?;
@@ -159,13 +250,28 @@ impl SqliteLedger {
         };
         conn.pragma_update(None, "synchronous", mode)
             .map_err(db_err(&location, "set synchronous"))?;
-        let mut ledger = Self::init(conn, location)?;
+        let applied = migrate(&mut conn, &location)?;
+        let queue = match Claim::take(path)? {
+            Some(claim) => Some(replay(&conn, &location, claim, sync)?),
+            None => {
+                tracing::info!(
+                    database = %location,
+                    "ledger: another process owns this database's row queue; rows are \
+                     written directly"
+                );
+                None
+            }
+        };
+        let mut ledger = Self::assemble(conn, location, applied, queue)?;
         ledger.checkpointer = Checkpointer::start(path);
         if ledger.checkpointer.is_some() {
             ledger
                 .conn()
                 .pragma_update(None, "wal_autocheckpoint", 0)
-                .map_err(db_err(&ledger.location, "turn off automatic checkpoints"))?;
+                .map_err(db_err(
+                    &ledger.shared.location,
+                    "turn off automatic checkpoints",
+                ))?;
         }
         Ok(ledger)
     }
@@ -174,24 +280,42 @@ impl SqliteLedger {
     /// server that should not keep rows).
     pub fn open_in_memory() -> Result<Self, LedgerError> {
         let location = ":memory:".to_string();
-        let conn = Connection::open_in_memory().map_err(db_err(&location, "open the database"))?;
-        Self::init(conn, location)
+        let mut conn =
+            Connection::open_in_memory().map_err(db_err(&location, "open the database"))?;
+        let applied = migrate(&mut conn, &location)?;
+        Self::assemble(conn, location, applied, None)
     }
 
-    fn init(mut conn: Connection, location: String) -> Result<Self, LedgerError> {
-        let applied = migrate(&mut conn, &location)?;
-        Ok(Self {
+    fn assemble(
+        conn: Connection,
+        location: String,
+        applied: usize,
+        queue: Option<RowQueue>,
+    ) -> Result<Self, LedgerError> {
+        let has_queue = queue.is_some();
+        let shared = Arc::new(Shared {
             conn: Mutex::new(conn),
             location,
+            queue,
+            stuck: Mutex::new(None),
+            wake: Wake::default(),
+        });
+        let writer = if has_queue {
+            Some(Writer::start(&shared)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            _writer: writer,
+            shared,
             applied,
-            queue: Mutex::new(Vec::new()),
             checkpointer: None,
         })
     }
 
     /// The database's file path, or `:memory:`.
     pub fn location(&self) -> &str {
-        &self.location
+        &self.shared.location
     }
 
     /// How many schema migrations opening this ledger applied.
@@ -203,45 +327,142 @@ impl SqliteLedger {
     pub fn schema_version(&self) -> Result<i64, LedgerError> {
         self.conn()
             .query_row(sql::CURRENT_VERSION, [], |r| r.get(0))
-            .map_err(db_err(&self.location, "read the schema version"))
+            .map_err(db_err(&self.shared.location, "read the schema version"))
     }
 
     /// The connection; a panic in another thread mid-statement leaves SQLite
     /// consistent (an unfinished transaction rolls back), so poisoning is ignored.
     pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.shared.conn)
     }
 
-    /// Writes `batch` in one transaction and tells each row its result. If the group
-    /// fails as a whole, each row is retried on its own, so one bad row cannot fail
-    /// the others.
-    fn commit_group(&self, conn: &Connection, batch: Vec<Queued>) {
-        let all = (|| {
-            let tx = conn.unchecked_transaction()?;
-            for q in &batch {
-                insert_row(&tx, q)?;
+    /// Commits every row queued so far, so a read that follows sees them.
+    pub(crate) fn drain(&self) -> Result<(), LedgerError> {
+        self.shared.drain()
+    }
+}
+
+/// Commits the rows `claim` found (segments newer than the database's applied
+/// generation), then starts the queue with fresh segments.
+fn replay(
+    conn: &Connection,
+    location: &str,
+    claim: Claim,
+    sync: Synchronous,
+) -> Result<RowQueue, LedgerError> {
+    conn.execute_batch(CREATE_QUEUE_TABLE)
+        .map_err(db_err(location, "create ledger_queue"))?;
+    let read_applied = || -> Result<u64, LedgerError> {
+        let g: i64 = conn
+            .query_row(APPLIED_GENERATION, [], |r| r.get(0))
+            .map_err(db_err(location, "read the applied queue generation"))?;
+        Ok(u64::try_from(g).unwrap_or(0))
+    };
+    let applied = read_applied()?;
+    for segment in &claim.recovered {
+        if segment.generation <= applied {
+            continue; // committed before the crash, not yet emptied
+        }
+        commit_rows(conn, location, segment.generation, &segment.rows)?;
+        tracing::info!(
+            database = %location,
+            rows = segment.rows.len(),
+            "ledger: recorded rows the row queue held at the last exit"
+        );
+    }
+    let first = applied.max(claim.newest_generation).saturating_add(1);
+    claim.start(first, sync)
+}
+
+/// Inserts `rows` and marks queue segment `generation` applied, in one transaction.
+fn commit_rows(
+    conn: &Connection,
+    location: &str,
+    generation: u64,
+    rows: &[Row],
+) -> Result<(), LedgerError> {
+    let tx = conn
+        .unchecked_transaction()
+        .map_err(db_err(location, "begin a transaction"))?;
+    for row in rows {
+        let (cost, counterfactual) = usage::stored_money(row)?;
+        insert_row(&tx, row, cost, counterfactual).map_err(db_err(location, "insert a row"))?;
+    }
+    let generation = i64::try_from(generation).unwrap_or(i64::MAX);
+    tx.execute(MARK_APPLIED, [generation])
+        .map_err(db_err(location, "mark queued rows applied"))?;
+    tx.commit().map_err(db_err(location, "commit queued rows"))
+}
+
+impl Shared {
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        lock(&self.conn)
+    }
+
+    /// Commits every row queued before the call (and any batch left by a failed
+    /// commit first, so rows are recorded in order).
+    fn drain(&self) -> Result<(), LedgerError> {
+        let Some(queue) = &self.queue else {
+            return Ok(());
+        };
+        let conn = self.conn();
+        let mut stuck = lock(&self.stuck);
+        if let Some((index, taken)) = stuck.take() {
+            if let Err(e) = commit_rows(&conn, &self.location, taken.generation, &taken.rows) {
+                *stuck = Some((index, taken));
+                return Err(e);
             }
-            tx.commit()
-        })();
-        match all {
-            Ok(()) => {
-                for q in batch {
-                    let _ = q.done.send(Ok(()));
+            queue.release(index)?;
+        }
+        let Some((index, taken)) = queue.take()? else {
+            return Ok(());
+        };
+        if let Err(e) = commit_rows(&conn, &self.location, taken.generation, &taken.rows) {
+            *stuck = Some((index, taken));
+            return Err(e);
+        }
+        queue.release(index)
+    }
+
+    /// The writer thread: drains when rows wait (after letting a batch gather),
+    /// retries with a growing pause when the database refuses, and drains a last
+    /// time when stopped.
+    fn write_until_stopped(&self) {
+        let mut retry_wait = DRAIN_EVERY;
+        loop {
+            if self.wake.wait(MAX_RETRY_WAIT) {
+                break;
+            }
+            std::thread::sleep(DRAIN_EVERY);
+            match self.drain() {
+                Ok(()) => retry_wait = DRAIN_EVERY,
+                Err(e) => {
+                    tracing::warn!(
+                        error = %e,
+                        "ledger: cannot commit queued rows yet; they stay in the queue"
+                    );
+                    self.wake.work();
+                    std::thread::sleep(retry_wait);
+                    retry_wait = (retry_wait * 2).min(MAX_RETRY_WAIT);
                 }
             }
-            Err(_) => {
-                for q in batch {
-                    let r = insert_row(conn, &q).map_err(db_err(&self.location, "insert a row"));
-                    let _ = q.done.send(r);
-                }
-            }
+        }
+        if let Err(e) = self.drain() {
+            tracing::error!(
+                error = %e,
+                "ledger: queued rows not committed at exit; the next open records them"
+            );
         }
     }
 }
 
-/// Inserts one queued row (in the caller's transaction, if any).
-fn insert_row(conn: &Connection, q: &Queued) -> rusqlite::Result<()> {
-    let row = &q.row;
+/// Inserts one row (in the caller's transaction, if any).
+fn insert_row(
+    conn: &Connection,
+    row: &Row,
+    cost: i64,
+    counterfactual: i64,
+) -> rusqlite::Result<()> {
     conn.prepare_cached(&INSERT_SQL)?.execute(params![
         row.request_id,
         row.time_ms,
@@ -258,8 +479,8 @@ fn insert_row(conn: &Connection, q: &Queued) -> rusqlite::Result<()> {
         row.latency_ms,
         row.ttft_ms,
         row.status,
-        q.cost,
-        q.counterfactual,
+        cost,
+        counterfactual,
     ])?;
     Ok(())
 }
@@ -336,42 +557,37 @@ pub(crate) fn migrate(conn: &mut Connection, location: &str) -> Result<usize, Le
 }
 
 impl LedgerStore for SqliteLedger {
+    /// With the row queue: appends the row (and syncs it in the `FULL` mode) and
+    /// returns; the writer thread commits it within [`DRAIN_EVERY`] or so, and every
+    /// read drains first. Without (in memory, or another process owns the queue): one
+    /// transaction per row.
     fn insert(&self, row: &Row) -> Result<(), LedgerError> {
         let (cost, counterfactual) = usage::stored_money(row)?;
-        let (done, result) = mpsc::sync_channel(1);
-        self.queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(Queued {
-                row: row.clone(),
-                cost,
-                counterfactual,
-                done,
-            });
-        let conn = self.conn();
-        // The previous holder may have committed this row with its group.
-        if let Ok(r) = result.try_recv() {
-            return r;
+        match &self.shared.queue {
+            Some(queue) => {
+                let ticket = queue.append(row)?;
+                if ticket.first {
+                    self.shared.wake.work();
+                }
+                queue.sync(&ticket)
+            }
+            None => insert_row(&self.conn(), row, cost, counterfactual)
+                .map_err(db_err(&self.shared.location, "insert a row")),
         }
-        let batch = std::mem::take(&mut *self.queue.lock().unwrap_or_else(PoisonError::into_inner));
-        self.commit_group(&conn, batch);
-        drop(conn);
-        result.recv().unwrap_or_else(|_| {
-            Err(LedgerError::Database {
-                location: self.location.clone(),
-                op: "insert a row",
-                source: "the group commit lost this row's result".into(),
-            })
-        })
+    }
+
+    fn insert_is_quick(&self) -> bool {
+        self.shared.queue.as_ref().is_some_and(|q| !q.syncs())
     }
 
     fn usage(&self, q: &UsageQuery) -> Result<UsageReport, LedgerError> {
+        self.drain()?;
         let (text, bounds) = sql::usage_sql(q, PH);
         let raw: Vec<(String, [i64; 7])> = {
             let conn = self.conn();
             let mut stmt = conn
                 .prepare_cached(&text)
-                .map_err(db_err(&self.location, "prepare the usage query"))?;
+                .map_err(db_err(&self.shared.location, "prepare the usage query"))?;
             let rows = stmt
                 .query_map(rusqlite::params_from_iter(bounds.iter()), |r| {
                     let mut sums = [0i64; 7];
@@ -380,18 +596,19 @@ impl LedgerStore for SqliteLedger {
                     }
                     Ok((r.get::<_, String>(0)?, sums))
                 })
-                .map_err(db_err(&self.location, "query usage"))?;
+                .map_err(db_err(&self.shared.location, "query usage"))?;
             rows.collect::<Result<_, _>>()
-                .map_err(db_err(&self.location, "read usage"))?
+                .map_err(db_err(&self.shared.location, "read usage"))?
         };
-        usage::assemble(&self.location, q, raw)
+        usage::assemble(&self.shared.location, q, raw)
     }
 
     fn count(&self) -> Result<u64, LedgerError> {
+        self.drain()?;
         let n: i64 = self
             .conn()
             .query_row(sql::COUNT_SQL, [], |r| r.get(0))
-            .map_err(db_err(&self.location, "count rows"))?;
-        usage::unsigned(&self.location, "row count", n)
+            .map_err(db_err(&self.shared.location, "count rows"))?;
+        usage::unsigned(&self.shared.location, "row count", n)
     }
 }

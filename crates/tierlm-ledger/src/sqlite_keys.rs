@@ -113,6 +113,8 @@ impl KeyStore for SqliteLedger {
     }
 
     fn spent(&self, key_id: &str, since_ms: Option<i64>) -> Result<PicoUsd, LedgerError> {
+        // Rows still in the queue count: budgets are checked against every answer given.
+        self.drain()?;
         let conn = self.conn();
         let mut stmt = conn
             .prepare_cached(&sql::key_spent_sql(PH, since_ms.is_some()))

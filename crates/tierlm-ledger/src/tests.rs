@@ -38,7 +38,7 @@ impl Drop for TempDir {
     }
 }
 
-fn row(id: &str, time_ms: i64) -> Row {
+pub(crate) fn row(id: &str, time_ms: i64) -> Row {
     Row {
         request_id: id.to_string(),
         time_ms,
@@ -151,11 +151,22 @@ fn file_database_is_wal_and_creates_parent_dirs() {
         assert!(busy >= 1000, "busy_timeout {busy}");
     }
     ledger.insert(&row("r1", 1)).unwrap();
-    // Committed: another connection (as another process would) sees it at once.
+    // Another connection (as another process would) sees it once the writer thread
+    // has committed the queue, within a few milliseconds.
     let other = SqliteLedger::open(&path).unwrap();
-    assert_eq!(other.count().unwrap(), 1);
+    eventually_counts(&other, 1);
+    // The queue has one owner; the second ledger writes directly.
     other.insert(&row("r2", 2)).unwrap();
     assert_eq!(ledger.count().unwrap(), 2);
+}
+
+/// Waits (up to 5 s) for `ledger` to count `n` rows.
+pub(crate) fn eventually_counts(ledger: &SqliteLedger, n: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while ledger.count().unwrap() != n {
+        assert!(std::time::Instant::now() < deadline, "never saw {n} rows");
+        std::thread::sleep(crate::sqlite::DRAIN_EVERY);
+    }
 }
 
 #[test]
