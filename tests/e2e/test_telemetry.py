@@ -197,6 +197,12 @@ def test_cost_metrics_match_the_usage_totals(env, traffic):
     assert total(m, "tierlm_ledger_requests_total", route="cloud") == usage["cloud_requests"] == 3
     assert total(m, "tierlm_ledger_requests_total", route="local") == usage["local_requests"] == 3
     assert total(m, "tierlm_ledger_request_duration_seconds_count") == 7
+    # Every row's write on the request path is timed (the row-queue append and its
+    # disk sync), and each took well under a second.
+    writes = total(m, "tierlm_ledger_write_seconds_count")
+    assert writes == 7
+    assert total(m, "tierlm_ledger_write_seconds_bucket", le="1") == writes
+    assert total(m, "tierlm_ledger_write_seconds_sum") > 0
 
 
 def test_cost_metric_labels_are_bounded(env, traffic):

@@ -103,7 +103,9 @@ impl DistillStore {
         let conn = Connection::open(path).map_err(db_err(&location, "open the database"))?;
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(db_err(&location, "set the busy timeout"))?;
-        conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
+        // Another connection opening the same new file (the gateway and a `tierlm
+        // distill` command) may hold the lock the switch needs: wait for it.
+        tierlm_ledger::sqlite_enable_wal(&conn, BUSY_TIMEOUT)
             .map_err(db_err(&location, "switch to WAL mode"))?;
         // Records are re-creatable (a lost one is one fewer example), so NORMAL is
         // enough: durable at each checkpoint, no fsync per batch.
@@ -382,6 +384,30 @@ pub(crate) mod tests {
         assert_eq!(migrate(&mut conn, "x").unwrap(), 0);
         drop(conn);
         drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn opening_a_new_file_from_many_threads_at_once_works() {
+        let dir = std::env::temp_dir().join(format!(
+            "tierlm-distill-race-{}-{:?}",
+            std::process::id(),
+            std::time::SystemTime::now()
+        ));
+        let path = dir.join("distill.db");
+        std::thread::scope(|s| {
+            for i in 0..4 {
+                let path = &path;
+                s.spawn(move || {
+                    let store = DistillStore::open(path).unwrap();
+                    let id = format!("r{i}");
+                    store
+                        .insert_records(&[record(&id, "t", &id, None)])
+                        .unwrap();
+                });
+            }
+        });
+        assert_eq!(DistillStore::open(&path).unwrap().count("t").unwrap(), 4);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -108,7 +108,7 @@ fn separable_clusters_are_learned() {
 }
 
 #[test]
-fn noisy_clusters_get_calibrated_confidence_in_seconds() {
+fn noisy_clusters_get_calibrated_confidence() {
     let mut rng = SplitMix64::new(2);
     let cl = Clusters::new(&mut rng, 384, 4, 0.12, 0.05);
     let (xs, ys) = dataset(&mut rng, &cl, 3000, 0.1);
@@ -145,7 +145,8 @@ fn noisy_clusters_get_calibrated_confidence_in_seconds() {
         "{}",
         report.noise_floor
     );
-    assert!(report.millis < 15_000, "training took {} ms", report.millis);
+    // Training time is a benchmark figure (docs/BENCHMARKS.md), not asserted here: a
+    // debug build or a busy machine would fail a timed test that says nothing wrong.
 }
 
 #[test]

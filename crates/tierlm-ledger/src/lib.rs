@@ -46,7 +46,7 @@ pub use error::{BoxError, LedgerError};
 pub use keys::{ct_eq, BudgetPeriod, KeyRecord, KeyStore, NewKey};
 pub use money::{format_usd, PicoUsd, PICO_PER_USD};
 pub use postgres::{PostgresLedger, POOL_SIZE as POSTGRES_POOL_SIZE};
-pub use sqlite::{SqliteLedger, Synchronous};
+pub use sqlite::{enable_wal as sqlite_enable_wal, SqliteLedger, Synchronous};
 pub use store::LedgerStore;
 pub use usage::{GroupBy, Row, UsageQuery, UsageReport, UsageTotals};
 
@@ -129,7 +129,9 @@ fn backend(database_url: &str) -> Result<Backend, LedgerError> {
         Target::Sqlite(path, sync) => {
             Backend::Sqlite(SqliteLedger::open_with(Path::new(path), sync)?)
         }
-        Target::Postgres(url) => Backend::Postgres(Box::new(PostgresLedger::open(url, redact(url))?)),
+        Target::Postgres(url) => {
+            Backend::Postgres(Box::new(PostgresLedger::open(url, redact(url))?))
+        }
     })
 }
 

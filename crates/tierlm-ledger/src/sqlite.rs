@@ -1,17 +1,19 @@
-//! The SQLite ledger: one embedded file in WAL mode with `synchronous=FULL`, so every
-//! insert is on disk when it returns, and readers (`GET /v1/usage`, `tierlm report`
-//! in another process) never block the writer. One connection behind a mutex serves
-//! the process; a busy timeout covers other processes holding the file's lock.
+//! The SQLite ledger: one embedded file in WAL mode, so readers (`GET /v1/usage`,
+//! `tierlm report` in another process) never block the writer. One connection behind
+//! a mutex serves the process; a busy timeout covers other processes holding the
+//! file's lock.
 //!
-//! Inserts are *group-committed*: each queues its row and waits for the connection;
-//! whoever gets it writes every queued row in one transaction (one `fsync`) and tells
-//! each waiter its result. Under load one disk sync serves many requests, and a row is
-//! still durable before its `insert` returns.
+//! A request's row does not wait for a SQLite transaction: it goes to the database's
+//! row queue on disk ([`crate::queue`]: one `write`, plus one shared `fdatasync` under
+//! `synchronous=FULL`), which survives a crash, and a writer thread commits queued rows
+//! in batches every [`DRAIN_EVERY`]. Every read of this ledger (usage, counts, a key's
+//! spend for its budget) drains the queue first, so it sees every acknowledged row;
+//! another process reading the file sees a row once the writer has committed it.
+//! Opening the database replays whatever a crash left in the queue, exactly once.
 //!
 //! WAL checkpoints (copying the log into the database file, with a disk sync) run on a
 //! background thread with its own connection every [`CHECKPOINT_EVERY`], never inside
-//! a request's commit, where SQLite's automatic checkpoint would stall every request
-//! queued behind it.
+//! a commit.
 
 use std::path::Path;
 use std::sync::{mpsc, Arc, Condvar, LazyLock, Mutex, MutexGuard, PoisonError};
@@ -29,13 +31,15 @@ use crate::usage::{self, Row, UsageQuery, UsageReport};
 /// How a committed transaction reaches the disk (SQLite's `synchronous`, in WAL mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Synchronous {
-    /// Synced before the commit returns (one sync per group commit): a committed row
+    /// A row's queue entry is synced before `insert` returns (one `fdatasync` serves
+    /// the requests appending together), and commits are synced: an acknowledged row
     /// survives a power loss.
     #[default]
     Full,
-    /// Synced at WAL checkpoints: a committed row survives a crash of the gateway
-    /// (kill -9) but the last commits may be lost on a power loss or kernel crash; no
-    /// disk sync on the request path.
+    /// Nothing synced on the request path (queue entries and commits reach the disk
+    /// with the OS's writeback and the WAL checkpoints): an acknowledged row survives
+    /// a crash of the gateway (kill -9), but the last rows may be lost on a power
+    /// loss or kernel crash.
     Normal,
 }
 
@@ -486,12 +490,17 @@ fn insert_row(
 }
 
 /// Puts the database in WAL mode. Setting the journal mode reads the file, so this is
-/// where a file that is not a database fails. Switching a new file to WAL needs an
-/// exclusive lock, and SQLite answers "busy" at once, without its busy handler, while
-/// another connection (another process or thread opening the same new file) holds
-/// one; so "busy" is retried here for up to [`BUSY_TIMEOUT`].
+/// where a file that is not a database fails.
 fn switch_to_wal(conn: &Connection, location: &str) -> Result<(), LedgerError> {
-    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    enable_wal(conn, BUSY_TIMEOUT).map_err(db_err(location, "switch to WAL mode"))
+}
+
+/// Switches `conn`'s database to WAL mode. Switching a new file needs an exclusive
+/// lock, and SQLite answers "busy" at once, without its busy handler, while another
+/// connection (another process or thread opening the same new file) holds one; so
+/// "busy" is retried here for up to `patience`. Shared with the other SQLite stores.
+pub fn enable_wal(conn: &Connection, patience: Duration) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + patience;
     loop {
         match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
             Err(rusqlite::Error::SqliteFailure(e, _))
@@ -500,7 +509,7 @@ fn switch_to_wal(conn: &Connection, location: &str) -> Result<(), LedgerError> {
             {
                 std::thread::sleep(Duration::from_millis(5));
             }
-            r => return r.map(drop).map_err(db_err(location, "switch to WAL mode")),
+            r => return r.map(drop),
         }
     }
 }

@@ -350,11 +350,13 @@ impl Pending {
         let key_id = row.key_id.clone();
         // A queue append to the page cache runs in place; anything that may wait on a
         // disk sync or the network runs on a blocking thread.
+        let began = Instant::now();
         let result = if store.insert_is_quick() {
             Ok(store.insert(&row).map(|()| row))
         } else {
             tokio::task::spawn_blocking(move || store.insert(&row).map(|()| row)).await
         };
+        self.state.metrics().ledger.record_write(began.elapsed());
         // The actual cost is in the ledger (or the write failed): either way the
         // reservation is given back, and the tokens count against the minute's limit.
         let keys = self.state.keys();

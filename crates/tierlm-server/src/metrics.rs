@@ -50,6 +50,9 @@ pub struct LedgerSeries {
 pub struct LedgerMetrics {
     pub series: Family<LedgerSeries>,
     pub duration: Family<Histogram>,
+    /// How long writing a request's row took on its path (the insert, and the hop to
+    /// a blocking thread where the store needs one).
+    pub write: Family<Histogram>,
     tenants: LabelCap,
     models: LabelCap,
 }
@@ -61,6 +64,7 @@ impl LedgerMetrics {
         Self {
             series: Family::new(LedgerSeries::default),
             duration: Family::new(|| Histogram::new(LATENCY_BUCKETS)),
+            write: Family::new(|| Histogram::new(WRITE_BUCKETS)),
             tenants: LabelCap::new(max_tenants, []),
             models: LabelCap::only(models),
         }
@@ -139,6 +143,17 @@ impl LedgerMetrics {
             "Duration of inference requests by final route, as the ledger records it.",
             &self.duration,
         );
+        e.histogram(
+            "tierlm_ledger_write_seconds",
+            "Time each request spent writing its ledger row (the row queue append, and any \
+             disk sync or hop to a blocking thread).",
+            &self.write,
+        );
+    }
+
+    /// One row written (or failed) in `took`.
+    pub fn record_write(&self, took: Duration) {
+        self.write.get("").observe(took.as_secs_f64());
     }
 }
 
@@ -161,6 +176,13 @@ pub struct LedgerSample<'a> {
 /// Inter-token latency buckets: finer than request latency.
 const ITL_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0,
+];
+
+/// Ledger write time buckets: from a page-cache append (microseconds) to a disk sync
+/// or a database round trip (milliseconds).
+const WRITE_BUCKETS: &[f64] = &[
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+    0.1, 0.25, 1.0,
 ];
 
 /// Router decision time buckets: the target is a few milliseconds.
