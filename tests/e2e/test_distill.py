@@ -128,14 +128,18 @@ def world():
     mock.stop()
 
 
-def ask(url, text, hint=None):
+def ask(url, text, hint=None, stream=False):
     c = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0, timeout=120)
     headers = {"x-tierlm-route": hint} if hint else {}
     raw = c.chat.completions.with_raw_response.create(
-        model="auto", temperature=0, extra_headers=headers,
+        model="auto", temperature=0, extra_headers=headers, stream=stream,
         messages=[{"role": "user", "content": text}])
+    if stream:
+        answer = "".join(ch.choices[0].delta.content or "" for ch in raw.parse() if ch.choices)
+    else:
+        answer = raw.parse().choices[0].message.content
     c.close()
-    return raw.headers, raw.parse().choices[0].message.content
+    return raw.headers, answer
 
 
 def metric(url, name) -> float:
@@ -152,8 +156,9 @@ def test_the_flywheel(world):
     # 1. Capture: the teacher answers (the hint sends the requests to the cloud).
     gw, cfg = start_gateway(world["config"])
     try:
-        for text, label in train:
-            headers, answer = ask(gw.url, PROMPT.format(text), hint="cloud")
+        # Every fourth is streamed: a stream's answer is captured once it ended well.
+        for i, (text, label) in enumerate(train):
+            headers, answer = ask(gw.url, PROMPT.format(text), hint="cloud", stream=i % 4 == 0)
             assert answer == label
         secret = "Reply to jane.doe@example.com: " + PROMPT.format("the plot was wonderful")
         ask(gw.url, secret, hint="cloud")
@@ -171,7 +176,12 @@ def test_the_flywheel(world):
     assert b"jane.doe@example.com" not in raw, "a raw e-mail address reached the distill store"
     con = sqlite3.connect(db)
     stored = [r[0] for r in con.execute("SELECT messages FROM records")]
+    # Streamed and JSON answers alike are whole, and normalised to their label.
+    answers = con.execute("SELECT answer, label FROM records").fetchall()
     con.close()
+    assert len(answers) == len(train) + 1
+    odd = [(a, l) for a, l in answers if not (a == l and l in ("positive", "negative"))]
+    assert len(odd) <= 1, odd  # the e-mail request's fixture-less answer may be any text
     assert any("EMAIL" in m for m in stored), "the redacted record kept no placeholder"
 
     status = tierlm(cfg, "status")

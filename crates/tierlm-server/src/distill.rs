@@ -221,22 +221,21 @@ impl Distill {
 
     /// The teacher answered a routed request: capture it (when configured) and score
     /// the student's shadow prediction. `outgoing` is the request as the cloud saw it,
-    /// `answer` the teacher's answer before any restoration. Does not block: the
-    /// store work runs on the blocking pool.
+    /// `answer` the teacher's answer text (the first choice, whole — a stream's
+    /// content joined) before any restoration, `answer_id` its completion id. Does not
+    /// block: the store work runs on the blocking pool.
+    #[allow(clippy::too_many_arguments)]
     pub fn teacher_answered(
         self: &Arc<Self>,
         learn: &Learn,
         outgoing: &ChatCompletionRequest,
-        answer: &ChatCompletion,
+        answer: &str,
+        answer_id: &str,
         teacher_model: &str,
         request_id: &str,
         tenant: Option<&str>,
     ) {
-        let text = answer
-            .choices
-            .first()
-            .and_then(|c| c.message.content.clone())
-            .unwrap_or_default();
+        let text = answer.to_string();
         let label = learn
             .labels
             .as_deref()
@@ -248,7 +247,7 @@ impl Distill {
         {
             let record = TrainingRecord {
                 id: if request_id.is_empty() {
-                    answer.id.clone()
+                    answer_id.to_string()
                 } else {
                     request_id.to_string()
                 },

@@ -40,8 +40,9 @@ fn cloud_headers(model: &str, served: &Served) -> HeaderMap {
 /// Answer with a cloud model. The request goes out redacted as the guard decided, the
 /// answer comes back with the values restored, and every upstream attempt is audited
 /// before the answer is returned. `route` names the route in the audit
-/// (`cloud`, `escalated`). With `learn` (a routed task, `[distill]` on), a JSON answer
-/// is also offered to the distillation flywheel, as the cloud saw and said it.
+/// (`cloud`, `escalated`). With `learn` (a routed task, `[distill]` on), the answer —
+/// JSON, or a stream once it has ended well — is also offered to the distillation
+/// flywheel, as the cloud saw and said it.
 #[allow(clippy::too_many_arguments)]
 pub async fn serve(
     state: &AppState,
@@ -59,6 +60,16 @@ pub async fn serve(
     crate::auth::reserve(state, &outgoing, first_upstream.as_deref()).await?;
     let notes = guard::egress_notes(state, screened, route, map.as_deref());
     let result = if stream {
+        let teach = learn.as_ref().and_then(|learn| {
+            let distill = state.distill()?;
+            Some(Teach {
+                distill,
+                learn: learn.clone(),
+                outgoing: outgoing.clone(),
+                request_id: screened.request_id.clone(),
+                tenant: crate::auth::caller().map(|c| c.key.tenant.clone()),
+            })
+        });
         let r = stream_cloud(
             state,
             &outgoing,
@@ -67,6 +78,7 @@ pub async fn serve(
             map.clone(),
             &notes,
             started,
+            teach,
         )
         .await;
         r
@@ -77,10 +89,16 @@ pub async fn serve(
                 crate::ledger::note_upstream(&served.provider, &served.model);
                 if let (Some(learn), Some(d)) = (&learn, state.distill()) {
                     let tenant = crate::auth::caller().map(|c| c.key.tenant.clone());
+                    let text = answer
+                        .choices
+                        .first()
+                        .and_then(|c| c.message.content.as_deref())
+                        .unwrap_or_default();
                     d.teacher_answered(
                         learn,
                         &outgoing,
-                        &answer,
+                        text,
+                        &answer.id,
                         &format!("{}/{}", served.provider, served.model),
                         &screened.request_id,
                         tenant.as_deref(),
@@ -153,6 +171,17 @@ async fn answer_locally(
     Ok(resp)
 }
 
+/// What a streamed teacher answer is offered to the distillation flywheel with, once
+/// it has ended well.
+struct Teach {
+    distill: Arc<crate::distill::Distill>,
+    learn: crate::distill::Learn,
+    outgoing: ChatCompletionRequest,
+    request_id: String,
+    tenant: Option<String>,
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn stream_cloud(
     state: &AppState,
     req: &ChatCompletionRequest,
@@ -161,6 +190,7 @@ async fn stream_cloud(
     map: Option<Arc<RedactionMap>>,
     notes: &EgressNotes,
     started: Instant,
+    mut teach: Option<Teach>,
 ) -> Result<Response, ApiError> {
     let id = tierlm_api::ids::new_id("chatcmpl");
     let created = tierlm_api::ids::unix_now();
@@ -170,6 +200,9 @@ async fn stream_cloud(
     let st = state.clone();
     let mut restorer = map.map(ChunkRestorer::new);
     let mut first_sent = false;
+    // The first choice's text as the cloud said it (placeholders, not restored values).
+    let mut taught = String::new();
+    let teacher_model = format!("{}/{}", served.provider, served.model);
     let frames = items
         .scan(false, move |finished, item| {
             if *finished {
@@ -185,6 +218,11 @@ async fn stream_cloud(
                         first_sent = true;
                         crate::ledger::note_first_token();
                     }
+                    if teach.is_some() {
+                        if let Some(t) = c.choices.iter().find(|ch| ch.index == 0) {
+                            taught.push_str(t.delta.content.as_deref().unwrap_or_default());
+                        }
+                    }
                     if let Some(r) = restorer.as_mut() {
                         r.restore(&mut c);
                     }
@@ -192,6 +230,17 @@ async fn stream_cloud(
                 }
                 Ok(StreamItem::End(usage)) => {
                     *finished = true;
+                    if let Some(t) = teach.take() {
+                        t.distill.teacher_answered(
+                            &t.learn,
+                            &t.outgoing,
+                            &taught,
+                            &id,
+                            &teacher_model,
+                            &t.request_id,
+                            t.tenant.as_deref(),
+                        );
+                    }
                     let u = usage.unwrap_or_default();
                     st.metrics()
                         .record_tokens(&model, u.prompt_tokens, u.completion_tokens);
