@@ -211,10 +211,10 @@ def summarize(steps: list[dict], foreign_max: float) -> dict:
             for r in rates:
                 s = by[(g, m, r)]
                 add99 = added(s, by.get(("mock", m, r)), "p99_ms") if g != "mock" else 0.0
+                # The highest passing rate, as the issue words it, even above a rate that
+                # failed (LiteLLM's p99 at 20 req/s can exceed its p99 at 100).
                 if s["success_rate"] == 1.0 and add99 is not None and add99 < SUSTAIN_P99_MS:
                     best = r
-                else:
-                    break
             sustained[f"{g}/{m}"] = {"rate": best, "highest_tested": rates[-1] if rates else None}
             for r in rates:
                 s = by[(g, m, r)]
@@ -302,7 +302,7 @@ def markdown(summary: dict, meta: dict) -> str:
             cpu=fmt(r["cpu_s_per_1k"], 3), rss=fmt(r["peak_rss_mb"], 0),
             oth=fmt((r["other_cpu_share"] or 0) * 100, 0, "%")))
     L.append("")
-    L.append(f"Highest rate sustained with 100% success and p99 added < {SUSTAIN_P99_MS:.0f} ms (rates tested in ascending order; "
+    L.append(f"Highest rate sustained with 100% success and p99 added < {SUSTAIN_P99_MS:.0f} ms (the highest such rate tested, in ascending order; "
              "a gateway under 50% success is not tried higher):")
     L.append("")
     for k, v in summary["sustained"].items():

@@ -316,6 +316,16 @@ impl RowQueue {
         Ok(ticket)
     }
 
+    /// Sums `cost` of the queued rows `pick` accepts (rows taken by a drain are not
+    /// here: the caller holds the connection, so none is mid-commit).
+    pub fn queued_cost(&self, pick: impl Fn(&Row) -> bool) -> u64 {
+        lock(&self.state)
+            .pending
+            .iter()
+            .filter(|r| pick(r))
+            .fold(0u64, |sum, r| sum.saturating_add(r.cost))
+    }
+
     /// Whether [`RowQueue::sync`] does anything (`synchronous=FULL`).
     pub fn syncs(&self) -> bool {
         self.sync == Synchronous::Full

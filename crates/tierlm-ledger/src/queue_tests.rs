@@ -154,3 +154,27 @@ fn only_an_unsynced_queue_lets_async_code_insert_in_place() {
     );
     assert!(!SqliteLedger::open_in_memory().unwrap().insert_is_quick());
 }
+
+#[test]
+fn a_keys_spend_counts_every_row_once_while_the_writer_commits() {
+    use crate::KeyStore;
+    let dir = TempDir::new("spent");
+    let ledger = SqliteLedger::open_with(&dir.join("l.db"), Synchronous::Normal).unwrap();
+    let per_row = row("x", 0).cost;
+    // Each check races the writer thread: a row is either committed or queued when
+    // the check holds the connection, never both, never neither.
+    for i in 1..=400u64 {
+        let t = i64::try_from(i).unwrap();
+        ledger.insert(&row(&format!("r{i}"), t)).unwrap();
+        assert_eq!(ledger.spent("key-1", None).unwrap(), i * per_row);
+        assert_eq!(
+            ledger.spent("key-1", Some(t)).unwrap(),
+            per_row,
+            "only row {i}"
+        );
+        assert_eq!(ledger.spent("other", None).unwrap(), 0);
+        if i % 97 == 0 {
+            std::thread::sleep(crate::sqlite::DRAIN_EVERY * 2);
+        }
+    }
+}

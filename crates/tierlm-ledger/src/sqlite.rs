@@ -6,9 +6,11 @@
 //! A request's row does not wait for a SQLite transaction: it goes to the database's
 //! row queue on disk ([`crate::queue`]: one `write`, plus one shared `fdatasync` under
 //! `synchronous=FULL`), which survives a crash, and a writer thread commits queued rows
-//! in batches every [`DRAIN_EVERY`]. Every read of this ledger (usage, counts, a key's
-//! spend for its budget) drains the queue first, so it sees every acknowledged row;
-//! another process reading the file sees a row once the writer has committed it.
+//! in batches every [`DRAIN_EVERY`]. Every read of this ledger sees every acknowledged
+//! row: usage and counts drain the queue first, a key's spend (checked for its budget
+//! on the request path) adds the queued rows' cost to the committed sum instead of
+//! paying for a commit. Another process reading the file sees a row once the writer
+//! has committed it.
 //! Opening the database replays whatever a crash left in the queue, exactly once.
 //!
 //! WAL checkpoints (copying the log into the database file, with a disk sync) run on a
@@ -343,6 +345,26 @@ impl SqliteLedger {
     /// Commits every row queued so far, so a read that follows sees them.
     pub(crate) fn drain(&self) -> Result<(), LedgerError> {
         self.shared.drain()
+    }
+
+    /// The cost of the rows `pick` accepts that are queued, not yet committed (in the
+    /// queue, or in a batch the database refused). Call with the connection held
+    /// (`conn`): no drain is then half-way, so together with a query on that
+    /// connection every acknowledged row is counted exactly once.
+    pub(crate) fn queued_cost(&self, _conn: &Connection, pick: impl Fn(&Row) -> bool) -> u64 {
+        let Some(queue) = &self.shared.queue else {
+            return 0;
+        };
+        let stuck = lock(&self.shared.stuck)
+            .as_ref()
+            .map_or(0u64, |(_, taken)| {
+                taken
+                    .rows
+                    .iter()
+                    .filter(|r| pick(r))
+                    .fold(0u64, |sum, r| sum.saturating_add(r.cost))
+            });
+        stuck.saturating_add(queue.queued_cost(pick))
     }
 }
 

@@ -113,8 +113,9 @@ impl KeyStore for SqliteLedger {
     }
 
     fn spent(&self, key_id: &str, since_ms: Option<i64>) -> Result<PicoUsd, LedgerError> {
-        // Rows still in the queue count: budgets are checked against every answer given.
-        self.drain()?;
+        // Rows still in the queue count too (budgets are checked against every answer
+        // given), summed in memory rather than committed first: a budget check does
+        // not pay for a commit.
         let conn = self.conn();
         let mut stmt = conn
             .prepare_cached(&sql::key_spent_sql(PH, since_ms.is_some()))
@@ -124,6 +125,11 @@ impl KeyStore for SqliteLedger {
             None => stmt.query_row([key_id], |r| r.get(0)),
         }
         .map_err(self.key_db_err("sum a key's spend"))?;
-        keys::spent_from_sum(key_id, sum, self.location())
+        drop(stmt);
+        let committed = keys::spent_from_sum(key_id, sum, self.location())?;
+        let queued = self.queued_cost(&conn, |r| {
+            r.key_id.as_deref() == Some(key_id) && since_ms.is_none_or(|s| r.time_ms >= s)
+        });
+        Ok(committed.saturating_add(queued))
     }
 }

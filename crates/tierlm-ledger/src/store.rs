@@ -8,7 +8,7 @@ use crate::usage::{Row, UsageQuery, UsageReport};
 /// Where ledger rows are kept.
 pub trait LedgerStore: Send + Sync {
     /// Records one request. Durable when it returns: committed, or in a queue that
-    /// survives a crash and is committed before any read of this store.
+    /// survives a crash and that every later read of this store sees.
     fn insert(&self, row: &Row) -> Result<(), LedgerError>;
 
     /// Whether [`LedgerStore::insert`] returns without waiting on a disk sync, the
