@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import httpx
 
@@ -54,9 +55,7 @@ def ledger_committed(db: str, timeout: float = 10.0) -> str:
     """Wait until the gateway's SQLite row queue (`DB-queue-a`, `DB-queue-b`) holds no
     rows, i.e. every acknowledged row is committed to `db`, and return `db`. Another
     process reading the file sees rows once the writer thread commits them, a few
-    milliseconds after their responses; the gateway's own reads drain the queue first."""
-    import time
-
+    milliseconds after their responses; the gateway's own reads see them at once."""
     deadline = time.monotonic() + timeout
     while True:
         pending = 0

@@ -261,6 +261,13 @@ pub(crate) struct Ticket {
     pub first: bool,
 }
 
+/// The summed `cost` of the `rows` that `pick` accepts.
+pub(crate) fn cost_of(rows: &[Row], pick: &impl Fn(&Row) -> bool) -> u64 {
+    rows.iter()
+        .filter(|r| pick(r))
+        .fold(0, |sum, r| sum.saturating_add(r.cost))
+}
+
 /// Rows a drain took from a segment.
 #[derive(Debug)]
 pub(crate) struct Taken {
@@ -318,12 +325,8 @@ impl RowQueue {
 
     /// Sums `cost` of the queued rows `pick` accepts (rows taken by a drain are not
     /// here: the caller holds the connection, so none is mid-commit).
-    pub fn queued_cost(&self, pick: impl Fn(&Row) -> bool) -> u64 {
-        lock(&self.state)
-            .pending
-            .iter()
-            .filter(|r| pick(r))
-            .fold(0u64, |sum, r| sum.saturating_add(r.cost))
+    pub fn queued_cost(&self, pick: &impl Fn(&Row) -> bool) -> u64 {
+        cost_of(&lock(&self.state).pending, pick)
     }
 
     /// Whether [`RowQueue::sync`] does anything (`synchronous=FULL`).

@@ -25,7 +25,7 @@ use rusqlite::{params, Connection, TransactionBehavior};
 
 use crate::error::LedgerError;
 use crate::now_ms;
-use crate::queue::{Claim, RowQueue, Taken};
+use crate::queue::{cost_of, Claim, RowQueue, Taken};
 use crate::sql::{self, Placeholders};
 use crate::store::LedgerStore;
 use crate::usage::{self, Row, UsageQuery, UsageReport};
@@ -357,14 +357,8 @@ impl SqliteLedger {
         };
         let stuck = lock(&self.shared.stuck)
             .as_ref()
-            .map_or(0u64, |(_, taken)| {
-                taken
-                    .rows
-                    .iter()
-                    .filter(|r| pick(r))
-                    .fold(0u64, |sum, r| sum.saturating_add(r.cost))
-            });
-        stuck.saturating_add(queue.queued_cost(pick))
+            .map_or(0, |(_, taken)| cost_of(&taken.rows, &pick));
+        stuck.saturating_add(queue.queued_cost(&pick))
     }
 }
 
@@ -378,13 +372,10 @@ fn replay(
 ) -> Result<RowQueue, LedgerError> {
     conn.execute_batch(CREATE_QUEUE_TABLE)
         .map_err(db_err(location, "create ledger_queue"))?;
-    let read_applied = || -> Result<u64, LedgerError> {
-        let g: i64 = conn
-            .query_row(APPLIED_GENERATION, [], |r| r.get(0))
-            .map_err(db_err(location, "read the applied queue generation"))?;
-        Ok(u64::try_from(g).unwrap_or(0))
-    };
-    let applied = read_applied()?;
+    let applied: i64 = conn
+        .query_row(APPLIED_GENERATION, [], |r| r.get(0))
+        .map_err(db_err(location, "read the applied queue generation"))?;
+    let applied = u64::try_from(applied).unwrap_or(0);
     for segment in &claim.recovered {
         if segment.generation <= applied {
             continue; // committed before the crash, not yet emptied
@@ -433,17 +424,25 @@ impl Shared {
         };
         let conn = self.conn();
         let mut stuck = lock(&self.stuck);
-        if let Some((index, taken)) = stuck.take() {
-            if let Err(e) = commit_rows(&conn, &self.location, taken.generation, &taken.rows) {
-                *stuck = Some((index, taken));
-                return Err(e);
-            }
-            queue.release(index)?;
+        if let Some(batch) = stuck.take() {
+            self.commit_batch(&conn, queue, &mut stuck, batch)?;
         }
-        let Some((index, taken)) = queue.take()? else {
-            return Ok(());
-        };
-        if let Err(e) = commit_rows(&conn, &self.location, taken.generation, &taken.rows) {
+        match queue.take()? {
+            Some(batch) => self.commit_batch(&conn, queue, &mut stuck, batch),
+            None => Ok(()),
+        }
+    }
+
+    /// Commits a batch taken from segment `batch.0` and empties that segment; a batch
+    /// the database refuses is kept in `stuck`, to be committed before anything newer.
+    fn commit_batch(
+        &self,
+        conn: &Connection,
+        queue: &RowQueue,
+        stuck: &mut Option<(usize, Taken)>,
+        (index, taken): (usize, Taken),
+    ) -> Result<(), LedgerError> {
+        if let Err(e) = commit_rows(conn, &self.location, taken.generation, &taken.rows) {
             *stuck = Some((index, taken));
             return Err(e);
         }
@@ -590,7 +589,7 @@ pub(crate) fn migrate(conn: &mut Connection, location: &str) -> Result<usize, Le
 impl LedgerStore for SqliteLedger {
     /// With the row queue: appends the row (and syncs it in the `FULL` mode) and
     /// returns; the writer thread commits it within [`DRAIN_EVERY`] or so, and every
-    /// read drains first. Without (in memory, or another process owns the queue): one
+    /// read of this ledger sees it meanwhile. Without (in memory, or another process owns the queue): one
     /// transaction per row.
     fn insert(&self, row: &Row) -> Result<(), LedgerError> {
         let (cost, counterfactual) = usage::stored_money(row)?;

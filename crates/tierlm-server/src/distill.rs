@@ -235,11 +235,10 @@ impl Distill {
         request_id: &str,
         tenant: Option<&str>,
     ) {
-        let text = answer.to_string();
         let label = learn
             .labels
             .as_deref()
-            .and_then(|labels| normalise_label(&text, labels));
+            .and_then(|labels| normalise_label(answer, labels));
         if self
             .config
             .capture
@@ -267,7 +266,7 @@ impl Distill {
                         Message::new(m.role.as_str(), content)
                     })
                     .collect(),
-                answer: text,
+                answer: answer.to_string(),
                 teacher_model: teacher_model.to_string(),
                 label: label.clone(),
                 source: RecordSource::Captured,
