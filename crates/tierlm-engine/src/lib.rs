@@ -3,6 +3,7 @@
 //! plus in-process sentence embeddings. This is the only crate that touches FFI.
 
 pub mod embeddings;
+pub mod lora;
 pub mod metrics;
 pub mod model;
 pub mod prepare;
@@ -17,6 +18,6 @@ mod worker;
 
 pub use embeddings::{EmbeddingConfig, EmbeddingModel};
 pub use metrics::EngineMetrics;
-pub use model::{LocalModel, ModelConfig, ModelInfo};
+pub use model::{AdapterConfig, LocalModel, ModelConfig, ModelInfo};
 pub use request::{Event, Finish, Generation, SamplingParams};
 pub use static_embeddings::StaticEmbeddings;

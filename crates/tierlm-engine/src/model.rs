@@ -15,7 +15,7 @@ use std::time::Instant;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::model::params::LlamaModelParams;
-use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::model::{LlamaLoraAdapter, LlamaModel};
 use tokio::sync::mpsc;
 
 use tierlm_api::{ApiError, ErrorCode};
@@ -45,6 +45,19 @@ pub struct ModelConfig {
     pub gpu_layers: u32,
     /// Host RAM for saved sequence states (the RAM prompt cache); 0 disables it.
     pub prompt_cache_bytes: usize,
+    /// LoRA adapters served as models of their own over these weights.
+    pub adapters: Vec<AdapterConfig>,
+}
+
+/// A LoRA adapter (GGUF, llama.cpp's adapter format) served as its own model name,
+/// sharing the base model's weights; it gets its own context and worker, so requests
+/// to the base and to each adapter batch separately.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdapterConfig {
+    pub name: String,
+    pub path: PathBuf,
+    /// Multiplier of the adapter's `alpha / rank` (1.0 applies it as trained).
+    pub scale: f32,
 }
 
 /// What clients and operators can learn about a loaded model.
@@ -60,6 +73,8 @@ pub struct ModelInfo {
     pub template: String,
     pub size_bytes: u64,
     pub n_params: u64,
+    /// The LoRA adapter this model applies, if it is an adapter of another model.
+    pub adapter: Option<PathBuf>,
 }
 
 impl ModelInfo {
@@ -81,6 +96,12 @@ pub enum EngineError {
     Context { name: String, reason: String },
     #[error("model {name}: {reason}")]
     Template { name: String, reason: String },
+    #[error("adapter {name} ({path}): {reason}")]
+    Adapter {
+        name: String,
+        path: PathBuf,
+        reason: String,
+    },
 }
 
 /// The process-wide llama.cpp backend (it may be initialised only once).
@@ -112,7 +133,25 @@ pub struct LocalModel {
 
 impl LocalModel {
     /// Load the model and start its worker. Blocking: call it off the async runtime.
+    /// Adapters in `cfg` are not served; see [`LocalModel::load_with_adapters`].
     pub fn load(cfg: &ModelConfig, metrics: &EngineMetrics) -> Result<Self, EngineError> {
+        let cfg = ModelConfig {
+            adapters: Vec::new(),
+            ..cfg.clone()
+        };
+        let mut all = Self::load_with_adapters(&cfg, metrics)?;
+        all.pop().ok_or_else(|| EngineError::Context {
+            name: cfg.name.clone(),
+            reason: "no model was started".into(),
+        })
+    }
+
+    /// Load the model once and start a worker for it and one for each of its
+    /// adapters (which share its weights). The base model comes first.
+    pub fn load_with_adapters(
+        cfg: &ModelConfig,
+        metrics: &EngineMetrics,
+    ) -> Result<Vec<Self>, EngineError> {
         if !cfg.path.is_file() {
             return Err(EngineError::Missing {
                 path: cfg.path.clone(),
@@ -120,14 +159,33 @@ impl LocalModel {
         }
         let llama_backend = backend()?;
         let params = LlamaModelParams::default().with_n_gpu_layers(cfg.gpu_layers);
-        let llama = Arc::new(
+        let mut llama =
             LlamaModel::load_from_file(llama_backend, &cfg.path, &params).map_err(|e| {
                 EngineError::Load {
                     path: cfg.path.clone(),
                     reason: e.to_string(),
                 }
-            })?,
-        );
+            })?;
+        let mut adapters = Vec::with_capacity(cfg.adapters.len());
+        for a in &cfg.adapters {
+            let adapter_error = |reason: String| EngineError::Adapter {
+                name: a.name.clone(),
+                path: a.path.clone(),
+                reason,
+            };
+            if !a.path.is_file() {
+                return Err(adapter_error("file not found".into()));
+            }
+            // llama.cpp checks the architecture and every tensor's shape against
+            // the base model and refuses a mismatch.
+            let handle = llama.lora_adapter_init(&a.path).map_err(|e| {
+                adapter_error(format!(
+                    "llama.cpp refused it ({e}); is it an adapter for this base model?"
+                ))
+            })?;
+            adapters.push((a.clone(), handle));
+        }
+        let llama = Arc::new(llama);
         let template =
             ChatTemplate::select(&llama, cfg.chat_template.as_deref()).map_err(|reason| {
                 EngineError::Template {
@@ -135,8 +193,41 @@ impl LocalModel {
                     reason,
                 }
             })?;
+        let mut out = Vec::with_capacity(1 + adapters.len());
+        out.push(Self::start(
+            cfg, &cfg.name, &llama, template, None, metrics,
+        )?);
+        for (a, handle) in adapters {
+            let template =
+                ChatTemplate::select(&llama, cfg.chat_template.as_deref()).map_err(|reason| {
+                    EngineError::Template {
+                        name: a.name.clone(),
+                        reason,
+                    }
+                })?;
+            out.push(Self::start(
+                cfg,
+                &a.name,
+                &llama,
+                template,
+                Some((a.path.clone(), handle, a.scale)),
+                metrics,
+            )?);
+        }
+        Ok(out)
+    }
+
+    /// Start the worker thread serving `name` over `llama`, with an adapter applied.
+    fn start(
+        cfg: &ModelConfig,
+        name: &str,
+        llama: &Arc<LlamaModel>,
+        template: ChatTemplate,
+        adapter: Option<(PathBuf, LlamaLoraAdapter, f32)>,
+        metrics: &EngineMetrics,
+    ) -> Result<Self, EngineError> {
         let info = ModelInfo {
-            name: cfg.name.clone(),
+            name: name.to_string(),
             path: cfg.path.clone(),
             architecture: llama
                 .meta_val_str("general.architecture")
@@ -148,15 +239,17 @@ impl LocalModel {
             template: template.source.clone(),
             size_bytes: llama.size(),
             n_params: llama.n_params(),
+            adapter: adapter.as_ref().map(|(p, _, _)| p.clone()),
         };
-        let model_metrics = Arc::new(metrics.for_model(&cfg.name));
+        let model_metrics = Arc::new(metrics.for_model(name));
         let (tx, rx) = mpsc::channel(cfg.max_queue.max(1));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let worker_model = Arc::clone(&llama);
+        let worker_model = Arc::clone(llama);
         let worker_metrics = Arc::clone(&model_metrics);
         let wcfg = cfg.clone();
+        let wname = name.to_string();
         let handle = std::thread::Builder::new()
-            .name(format!("engine-{}", cfg.name))
+            .name(format!("engine-{name}"))
             .spawn(move || {
                 let ctx_params = LlamaContextParams::default()
                     .with_n_ctx(NonZeroU32::new(wcfg.context_size * wcfg.parallel))
@@ -167,14 +260,23 @@ impl LocalModel {
                     .with_n_threads_batch(wcfg.threads as i32)
                     .with_kv_unified(false)
                     .with_swa_full(true);
-                let ctx = match backend().and_then(|b| {
+                let context_error = |reason: String| EngineError::Context {
+                    name: wname.clone(),
+                    reason,
+                };
+                let ctx = backend().and_then(|b| {
                     worker_model
                         .new_context(b, ctx_params)
-                        .map_err(|e| EngineError::Context {
-                            name: wcfg.name.clone(),
-                            reason: e.to_string(),
-                        })
-                }) {
+                        .map_err(|e| context_error(e.to_string()))
+                });
+                let ctx = ctx.and_then(|mut ctx| {
+                    if let Some((_, mut handle, scale)) = adapter {
+                        ctx.lora_adapter_set(&mut handle, scale)
+                            .map_err(|e| context_error(format!("applying the adapter: {e}")))?;
+                    }
+                    Ok(ctx)
+                });
+                let ctx = match ctx {
                     Ok(ctx) => ctx,
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
@@ -196,7 +298,7 @@ impl LocalModel {
                 worker.run(rx);
             })
             .map_err(|e| EngineError::Context {
-                name: cfg.name.clone(),
+                name: name.to_string(),
                 reason: e.to_string(),
             })?;
         match ready_rx.recv() {
@@ -204,7 +306,7 @@ impl LocalModel {
             Ok(Err(e)) => return Err(e),
             Err(_) => {
                 return Err(EngineError::Context {
-                    name: cfg.name.clone(),
+                    name: name.to_string(),
                     reason: "the engine thread exited during start-up".into(),
                 })
             }
@@ -214,12 +316,13 @@ impl LocalModel {
             arch = %info.architecture,
             template = %info.template,
             params = info.n_params,
+            adapter = ?info.adapter,
             "model loaded"
         );
         Ok(Self {
             inner: Arc::new(Inner {
                 info,
-                llama,
+                llama: Arc::clone(llama),
                 template,
                 jobs: tx,
                 metrics: model_metrics,

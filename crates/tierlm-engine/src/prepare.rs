@@ -204,6 +204,11 @@ fn logprob_request(logprobs: Option<bool>, top: Option<u32>) -> Result<Option<u3
     }
 }
 
+/// The template turns of a tool-free conversation (what the engine renders for it).
+pub fn chat_turns(req: &ChatCompletionRequest) -> Result<Vec<TurnText>, ApiError> {
+    turns(req, &ToolMode::None)
+}
+
 /// Render the conversation (with tools) into template turns.
 fn turns(req: &ChatCompletionRequest, mode: &ToolMode) -> Result<Vec<TurnText>, ApiError> {
     if req.messages.is_empty() {

@@ -85,6 +85,25 @@ impl ChatTemplate {
 
     /// Render the conversation with the assistant turn opened.
     pub fn render(&self, model: &LlamaModel, turns: &[TurnText]) -> Result<String, ApiError> {
+        self.render_with(model, turns, true)
+    }
+
+    /// Render a finished conversation (the last turn closed, none opened): what a
+    /// training example's prompt plus answer looks like to the model.
+    pub fn render_closed(
+        &self,
+        model: &LlamaModel,
+        turns: &[TurnText],
+    ) -> Result<String, ApiError> {
+        self.render_with(model, turns, false)
+    }
+
+    fn render_with(
+        &self,
+        model: &LlamaModel,
+        turns: &[TurnText],
+        open_assistant: bool,
+    ) -> Result<String, ApiError> {
         let mut chat = Vec::with_capacity(turns.len());
         for t in turns {
             let msg =
@@ -94,7 +113,7 @@ impl ChatTemplate {
             chat.push(msg);
         }
         model
-            .apply_chat_template(&self.template, &chat, true)
+            .apply_chat_template(&self.template, &chat, open_assistant)
             .map_err(|e| ApiError::internal(format!("chat template failed: {e}")))
     }
 }

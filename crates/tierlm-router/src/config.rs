@@ -110,6 +110,9 @@ pub struct ProfileConfig {
     pub min_confidence: Option<f64>,
     /// Most tokens the local model may write for this profile.
     pub max_tokens: Option<u32>,
+    /// The local model this profile's requests go to instead of `router.local_model`
+    /// (e.g. a LoRA adapter trained for the task by `tierlm distill train`).
+    pub local_model: Option<String>,
 }
 
 /// Weights of the complexity cues (see `features`).

@@ -380,6 +380,9 @@ impl Router {
         }
         let Some(p) = profile else { return out };
         let cfg = &p.config;
+        if let Some(model) = &cfg.local_model {
+            out.model = model.clone();
+        }
         if let Some(cap) = cfg.max_tokens {
             let asked = req.max_completion_tokens.or(req.max_tokens);
             out.max_tokens = Some(asked.map_or(cap, |a| a.min(cap)));

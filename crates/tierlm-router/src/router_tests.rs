@@ -12,6 +12,7 @@ fn profile(name: &str, class: Class, examples: &[&str]) -> ProfileConfig {
         few_shot: Vec::new(),
         min_confidence: None,
         max_tokens: None,
+        local_model: None,
     }
 }
 

@@ -170,6 +170,19 @@ pub struct UninitializedModel {
     pub chat_template: Option<String>,
     pub gpu_layers: Option<u32>,
     pub prompt_cache_mb: Option<usize>,
+    /// LoRA adapters over this model, each served under its own name.
+    #[serde(default)]
+    pub adapters: Vec<UninitializedAdapter>,
+}
+
+/// `[[models.adapters]]`: a LoRA adapter (llama.cpp GGUF format, e.g. a student from
+/// `tierlm distill train`) served as a model of its own over the base weights.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UninitializedAdapter {
+    pub name: String,
+    pub path: PathBuf,
+    pub scale: Option<f32>,
 }
 
 impl UninitializedModel {
@@ -186,6 +199,7 @@ impl UninitializedModel {
             chat_template: None,
             gpu_layers: None,
             prompt_cache_mb: None,
+            adapters: Vec::new(),
         }
     }
 }
@@ -320,11 +334,41 @@ impl UninitializedConfig {
             if m.name.trim().is_empty() {
                 return Err(ConfigError::Invalid("a model has an empty `name`".into()));
             }
-            if models.iter().any(|x: &ModelConfig| x.name == m.name) {
+            let taken = |name: &str, models: &[ModelConfig]| {
+                models
+                    .iter()
+                    .any(|x| x.name == name || x.adapters.iter().any(|a| a.name == name))
+            };
+            if taken(&m.name, &models) {
                 return Err(ConfigError::Invalid(format!(
                     "model name `{}` is used twice",
                     m.name
                 )));
+            }
+            let mut adapters: Vec<tierlm_engine::AdapterConfig> = Vec::new();
+            for a in &m.adapters {
+                let scale = a.scale.unwrap_or(1.0);
+                if a.name.trim().is_empty()
+                    || a.name == m.name
+                    || taken(&a.name, &models)
+                    || adapters.iter().any(|x| x.name == a.name)
+                {
+                    return Err(ConfigError::Invalid(format!(
+                        "adapter name `{}` of model `{}` is empty or already used",
+                        a.name, m.name
+                    )));
+                }
+                if !(scale.is_finite() && scale > 0.0 && scale <= 4.0) {
+                    return Err(ConfigError::Invalid(format!(
+                        "`scale` of adapter `{}` must be in (0, 4], got {scale}",
+                        a.name
+                    )));
+                }
+                adapters.push(tierlm_engine::AdapterConfig {
+                    name: a.name.clone(),
+                    path: a.path.clone(),
+                    scale,
+                });
             }
             if let Some(t) = &m.chat_template {
                 if !tierlm_engine::template::BUILTIN_TEMPLATES.contains(&t.as_str()) {
@@ -377,6 +421,7 @@ impl UninitializedConfig {
                 prompt_cache_bytes: m.prompt_cache_mb.unwrap_or(DEFAULT_PROMPT_CACHE_MB)
                     * 1024
                     * 1024,
+                adapters,
             });
         }
         let raw_embed = match (&o.embedding_model, o.no_embeddings) {
@@ -575,11 +620,24 @@ fn check_router(
 ) -> Result<(), ConfigError> {
     let invalid = |m: String| Err(ConfigError::Invalid(m));
     r.validate().map_err(ConfigError::Invalid)?;
-    if !models.iter().any(|m| m.name == r.local_model) {
+    let local = |name: &str| {
+        models
+            .iter()
+            .any(|m| m.name == name || m.adapters.iter().any(|a| a.name == name))
+    };
+    if !local(&r.local_model) {
         return invalid(format!(
             "router.local_model: `{}` is not a configured [[models]] name",
             r.local_model
         ));
+    }
+    for p in &r.profiles {
+        if let Some(m) = p.local_model.as_deref().filter(|m| !local(m)) {
+            return invalid(format!(
+                "router.profiles (`{}`).local_model: `{m}` is not a configured model or adapter",
+                p.name
+            ));
+        }
     }
     if !cloud.models.iter().any(|m| m.name == r.cloud_model) {
         return invalid(format!(
@@ -591,7 +649,7 @@ fn check_router(
         return invalid("router.profiles need an [embeddings] model for the classifier".into());
     }
     for name in &r.models {
-        let clash = models.iter().any(|m| &m.name == name)
+        let clash = local(name)
             || cloud.models.iter().any(|m| &m.name == name)
             || embeddings.is_some_and(|e| &e.name == name);
         if clash {
@@ -614,6 +672,14 @@ impl Config {
                     m.path.display()
                 )));
             }
+            if let Some(a) = m.adapters.iter().find(|a| !a.path.is_file()) {
+                return Err(ConfigError::Invalid(format!(
+                    "adapter `{}` of model `{}`: file {} not found",
+                    a.name,
+                    m.name,
+                    a.path.display()
+                )));
+            }
         }
         if let Some(e) = &self.embeddings {
             for f in ["config.json", "model.safetensors", "tokenizer.json"] {
@@ -631,117 +697,5 @@ impl Config {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unknown_keys_are_named() {
-        let err = parse_str("[server]\ntemprature = 1\n").unwrap_err();
-        assert!(err.contains("temprature"), "{err}");
-        assert!(err.contains("port"), "expected keys listed: {err}");
-    }
-
-    #[test]
-    fn defaults_fill_an_empty_file() {
-        let cfg = parse_str("").unwrap().load(&Overrides::default()).unwrap();
-        assert_eq!(cfg.port, DEFAULT_PORT);
-        assert_eq!(cfg.models.len(), 1);
-        assert_eq!(cfg.models[0].name, DEFAULT_MODEL_NAME);
-        assert_eq!(cfg.models[0].context_size, DEFAULT_CONTEXT_SIZE);
-    }
-
-    #[test]
-    fn overrides_win_over_the_file() {
-        let raw = parse_str(
-            "[server]\nport = 9000\n[[models]]\nname = \"a\"\npath = \"a.gguf\"\nparallel = 2\n",
-        )
-        .unwrap();
-        let o = Overrides {
-            port: Some(0),
-            parallel: Some(8),
-            ..Default::default()
-        };
-        let cfg = raw.load(&o).unwrap();
-        assert_eq!(cfg.port, 0);
-        assert_eq!(cfg.models[0].parallel, 8);
-    }
-
-    #[test]
-    fn invalid_values_name_the_key() {
-        let raw = parse_str("[[models]]\nname = \"a\"\npath = \"a.gguf\"\nparallel = 0\n").unwrap();
-        let err = raw.load(&Overrides::default()).unwrap_err().to_string();
-        assert!(err.contains("`parallel` of model `a`"), "{err}");
-        let raw = parse_str("[server]\nhost = \"localhost:1\"\n").unwrap();
-        assert!(raw
-            .load(&Overrides::default())
-            .unwrap_err()
-            .to_string()
-            .contains("server.host"));
-    }
-
-    #[test]
-    fn data_dir_places_the_default_files_only() {
-        let load = |text: &str, dir: Option<&str>| {
-            parse_str(text)
-                .unwrap()
-                .load(&Overrides {
-                    data_dir: dir.map(PathBuf::from),
-                    ..Overrides::default()
-                })
-                .unwrap()
-        };
-        let cfg = load("", None);
-        assert_eq!(cfg.ledger.unwrap().database_url, "sqlite://data/tierlm.db");
-        assert_eq!(cfg.audit_path, PathBuf::from("data/audit.jsonl"));
-        let cfg = load(
-            "[server]\ndata_dir = \"/var/lib/a\"\n[guard]\n",
-            Some("/srv/b"),
-        );
-        assert_eq!(
-            cfg.ledger.unwrap().database_url,
-            "sqlite:///srv/b/tierlm.db"
-        );
-        assert_eq!(cfg.audit_path, PathBuf::from("/srv/b/audit.jsonl"));
-        assert_eq!(cfg.guard.unwrap().audit_path, cfg.audit_path);
-        let cfg = load("[server]\ndata_dir = \"/var/lib/a\"\n", None);
-        assert_eq!(cfg.audit_path, PathBuf::from("/var/lib/a/audit.jsonl"));
-        // Paths the config sets stay where they are.
-        let cfg = load(
-            "[guard]\naudit_path = \"/x/audit.jsonl\"\n[ledger]\ndatabase_url = \"sqlite://y.db\"\n",
-            Some("/srv/b"),
-        );
-        assert_eq!(cfg.ledger.unwrap().database_url, "sqlite://y.db");
-        assert_eq!(cfg.audit_path, PathBuf::from("/x/audit.jsonl"));
-    }
-
-    #[test]
-    fn telemetry_and_metrics_sections_are_strict() {
-        let err = parse_str("[telemetry]\notlp_endpint = \"http://x:4318\"\n").unwrap_err();
-        assert!(err.contains("otlp_endpint"), "{err}");
-        assert!(err.contains("otlp_endpoint"), "expected keys listed: {err}");
-        let err = parse_str("[metrics]\nmax_tenant = 3\n").unwrap_err();
-        assert!(err.contains("max_tenant"), "{err}");
-        let cfg = parse_str("").unwrap().load(&Overrides::default()).unwrap();
-        assert!(cfg.telemetry.is_none(), "OTLP export is off by default");
-        assert_eq!(cfg.metrics.max_tenants, DEFAULT_MAX_TENANTS);
-        let cfg = parse_str(
-            "[telemetry]\notlp_endpoint = \"http://127.0.0.1:4318/\"\nservice_name = \"gw\"\n[metrics]\nmax_tenants = 3\n",
-        )
-        .unwrap()
-        .load(&Overrides::default())
-        .unwrap();
-        let t = cfg.telemetry.unwrap();
-        assert_eq!(t.traces_url, "http://127.0.0.1:4318/v1/traces");
-        assert_eq!(t.service_name, "gw");
-        assert_eq!(cfg.metrics.max_tenants, 3);
-    }
-
-    #[test]
-    fn duplicate_model_names_are_rejected() {
-        let raw = parse_str(
-            "[[models]]\nname = \"a\"\npath = \"a.gguf\"\n[[models]]\nname = \"a\"\npath = \"b.gguf\"\n",
-        )
-        .unwrap();
-        assert!(raw.load(&Overrides::default()).is_err());
-    }
-}
+#[path = "config_tests.rs"]
+mod tests;

@@ -69,8 +69,12 @@ pub fn load_models(state: &AppState) -> Result<Registry, String> {
     let cfg = state.config();
     let mut registry = Registry::default();
     for m in &cfg.models {
-        let model = LocalModel::load(m, state.engine_metrics()).map_err(|e| e.to_string())?;
-        registry.chat.insert(m.name.clone(), model);
+        // The base model first, then one model per LoRA adapter over its weights.
+        for model in
+            LocalModel::load_with_adapters(m, state.engine_metrics()).map_err(|e| e.to_string())?
+        {
+            registry.chat.insert(model.info().name.clone(), model);
+        }
     }
     if let Some(e) = &cfg.embeddings {
         registry.embeddings = Some(EmbeddingModel::load(e)?);

@@ -202,7 +202,12 @@ impl Default for ServerMetrics {
 impl ServerMetrics {
     /// The metrics of a server with this configuration (its model names and label caps).
     pub fn for_config(cfg: &crate::config::Config) -> Self {
-        let mut names: Vec<String> = cfg.models.iter().map(|m| m.name.clone()).collect();
+        let mut names: Vec<String> = cfg
+            .models
+            .iter()
+            .flat_map(|m| std::iter::once(&m.name).chain(m.adapters.iter().map(|a| &a.name)))
+            .cloned()
+            .collect();
         names.extend(cfg.embeddings.iter().map(|e| e.name.clone()));
         names.extend(cfg.cloud.models.iter().map(|m| m.name.clone()));
         if let Some(r) = &cfg.router {

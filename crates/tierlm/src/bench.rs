@@ -80,6 +80,7 @@ pub fn bench(args: BenchArgs) -> ExitCode {
         gpu_layers: 0,
         // Each repetition must prefill afresh, like llama-bench.
         prompt_cache_bytes: 0,
+        adapters: Vec::new(),
     };
     let metrics = EngineMetrics::default();
     let model = match LocalModel::load(&cfg, &metrics) {
