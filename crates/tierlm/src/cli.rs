@@ -69,6 +69,38 @@ pub struct DistillArgs {
     pub command: DistillCommand,
 }
 
+/// Settings of a LoRA student (generative tasks only).
+#[derive(Debug, Args, Clone)]
+pub struct LoraArgs {
+    /// Passes over the records.
+    #[arg(long, default_value_t = 2)]
+    pub epochs: usize,
+    /// Rank of the adapter's matrices.
+    #[arg(long, default_value_t = 8)]
+    pub rank: usize,
+    /// Scale numerator: the update is `alpha / rank · B A`.
+    #[arg(long, default_value_t = 16.0)]
+    pub alpha: f32,
+    /// AdamW step size.
+    #[arg(long, default_value_t = 1e-3)]
+    pub learning_rate: f64,
+    /// Records per optimiser step.
+    #[arg(long, default_value_t = 4)]
+    pub batch: usize,
+    /// Train on at most this many records (the newest are kept).
+    #[arg(long)]
+    pub max_examples: Option<usize>,
+    /// Share of records held out to report the loss before and after training.
+    #[arg(long, default_value_t = 0.1)]
+    pub validation: f64,
+    /// Records longer than this many tokens (prompt + answer) are skipped.
+    #[arg(long, default_value_t = 1024)]
+    pub max_tokens: usize,
+    /// Seed of the initialisation, the shuffling and the validation split.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
 #[derive(Debug, Subcommand, Clone)]
 pub enum DistillCommand {
     /// Records per task, each task's route state and student.
@@ -91,10 +123,14 @@ pub enum DistillCommand {
         #[arg(long, default_value = ".")]
         out: PathBuf,
     },
-    /// Train a label student on the task's records and put the task in shadow.
+    /// Train the task's student on its records: a label task gets a classifier on the
+    /// router's embeddings (and goes into shadow); a generative task gets a LoRA
+    /// adapter for the local model, written as `STUDENTS_DIR/TASK.lora.gguf`.
     Train {
         #[arg(long)]
         task: String,
+        #[command(flatten)]
+        lora: LoraArgs,
     },
     /// Ask the teacher (through a running gateway) for new labelled examples.
     Synthesize {

@@ -45,19 +45,19 @@ fn load_config(path: Option<&Path>) -> Result<Config, String> {
     raw.load(&overrides).map_err(|e| e.to_string())
 }
 
-fn distill_config(cfg: &Config) -> Result<&DistillConfig, String> {
+pub(crate) fn distill_config(cfg: &Config) -> Result<&DistillConfig, String> {
     cfg.distill
         .as_ref()
         .ok_or_else(|| "the configuration has no [distill] section".to_string())
 }
 
-fn open_store(cfg: &Config) -> Result<DistillStore, String> {
+pub(crate) fn open_store(cfg: &Config) -> Result<DistillStore, String> {
     let d = distill_config(cfg)?;
     DistillStore::open(&d.path).map_err(|e| e.to_string())
 }
 
 /// The task's profile: its labels and instructions.
-fn profile<'a>(
+pub(crate) fn profile<'a>(
     cfg: &'a Config,
     task: &str,
 ) -> Result<&'a tierlm_router::config::ProfileConfig, String> {
@@ -67,7 +67,20 @@ fn profile<'a>(
         .ok_or_else(|| format!("no [[router.profiles]] named `{task}`"))
 }
 
-fn who() -> String {
+/// The gateway's router, as `serve` builds it.
+pub(crate) fn router(cfg: &Config) -> Result<tierlm_router::Router, String> {
+    // The contextual classifier needs the sentence encoder itself.
+    let encoder = match (&cfg.embeddings, &cfg.router) {
+        (Some(e), Some(r)) if r.classifier == tierlm_router::config::ClassifierKind::Contextual => {
+            Some(tierlm_engine::EmbeddingModel::load(e)?)
+        }
+        _ => None,
+    };
+    tierlm_server::build_router(cfg, encoder.as_ref())?
+        .ok_or_else(|| "the configuration has no [router]".to_string())
+}
+
+pub(crate) fn who() -> String {
     format!(
         "cli:{}",
         std::env::var("USER").unwrap_or_else(|_| "unknown".into())
@@ -95,7 +108,10 @@ fn dispatch(args: &DistillArgs) -> Result<String, String> {
             seed,
             out,
         } => export(&cfg, task, format, *validation, *seed, out),
-        DistillCommand::Train { task } => train(&cfg, task),
+        DistillCommand::Train { task, lora } => match profile(&cfg, task)?.labels {
+            Some(_) => train(&cfg, task),
+            None => crate::distill_lora::train(&cfg, task, lora),
+        },
         DistillCommand::Synthesize {
             task,
             n,
@@ -214,15 +230,7 @@ fn train(cfg: &Config, task: &str) -> Result<String, String> {
             "task `{task}` has no labelled records yet (capture or synthesize some)"
         ));
     }
-    // The contextual classifier needs the sentence encoder itself.
-    let encoder = match (&cfg.embeddings, &cfg.router) {
-        (Some(e), Some(r)) if r.classifier == tierlm_router::config::ClassifierKind::Contextual => {
-            Some(tierlm_engine::EmbeddingModel::load(e)?)
-        }
-        _ => None,
-    };
-    let router = tierlm_server::build_router(cfg, encoder.as_ref())?
-        .ok_or("the configuration has no [router]")?;
+    let router = router(cfg)?;
     let embeddings = texts
         .iter()
         .map(|t| {

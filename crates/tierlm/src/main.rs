@@ -4,6 +4,7 @@ mod audit;
 mod bench;
 mod cli;
 mod distill;
+mod distill_lora;
 mod eval;
 mod keys;
 mod pull;

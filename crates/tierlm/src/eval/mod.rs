@@ -131,11 +131,17 @@ async fn run(args: EvalArgs) -> Result<(), String> {
 
 /// The report of a replay that skipped a pass (`--passes`): what `auto` served.
 fn report_routed(args: &EvalArgs, observations: &[Observation]) -> Result<(), String> {
-    if !observations.is_empty()
-        && observations
-            .iter()
-            .all(|o| o.routed.route == replay::SKIPPED)
-    {
+    let skipped = |f: fn(&Observation) -> &tierlm_eval::Answer| {
+        !observations.is_empty() && observations.iter().all(|o| f(o).route == replay::SKIPPED)
+    };
+    if skipped(|o| &o.routed) && !skipped(|o| &o.local) {
+        let v = routed::local_summary(observations);
+        if args.json {
+            println!("{v}");
+        } else {
+            println!("{}", routed::local_table(&v));
+        }
+    } else if skipped(|o| &o.routed) {
         eprintln!("eval: the routed pass was not run; nothing to report");
     } else {
         let v = routed::summary(observations);

@@ -104,6 +104,39 @@ pub fn summary(observations: &[Observation]) -> Value {
     v
 }
 
+/// The forced-local pass alone (`--passes local`): per task and overall, requests,
+/// scored answers and their mean quality — e.g. to compare a base model with a LoRA
+/// student on the same items.
+pub fn local_summary(observations: &[Observation]) -> Value {
+    let mut tasks: BTreeMap<&str, (usize, Vec<f64>)> = BTreeMap::new();
+    for o in observations {
+        let entry = tasks.entry(o.item.task.as_str()).or_default();
+        entry.0 += 1;
+        entry.1.extend(score_answer(&o.item, &o.local));
+    }
+    let group = |n: usize, scores: &[f64]| json!({"requests": n, "scored": scores.len(), "quality": finite(mean(scores.iter().sum(), scores.len()))});
+    let all: Vec<f64> = tasks
+        .values()
+        .flat_map(|(_, s)| s.iter().copied())
+        .collect();
+    let mut v = group(observations.len(), &all);
+    v["per_task"] = tasks
+        .iter()
+        .map(|(t, (n, s))| (t.to_string(), group(*n, s)))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    v["mode"] = json!("local");
+    v
+}
+
+fn finite(x: f64) -> Value {
+    if x.is_finite() {
+        json!(x)
+    } else {
+        Value::Null
+    }
+}
+
 fn pct(v: &Value) -> String {
     v.as_f64()
         .map_or_else(|| "n/a".to_string(), |x| format!("{:.1}%", x * 100.0))
@@ -146,6 +179,30 @@ pub fn table(v: &Value) -> String {
     out
 }
 
+/// The table of [`local_summary`].
+pub fn local_table(v: &Value) -> String {
+    let line = |name: &str, g: &Value| {
+        format!(
+            "{name:<12}  {:>5}  {:>6}  {:>7}\n",
+            g["requests"],
+            g["scored"],
+            pct(&g["quality"])
+        )
+    };
+    let mut out = format!(
+        "{:<12}  {:>5}  {:>6}  {:>7}\n",
+        "task", "n", "scored", "quality"
+    );
+    out.push_str(&line("overall", v));
+    if let Some(tasks) = v["per_task"].as_object() {
+        for (t, tv) in tasks {
+            out.push_str(&line(t, tv));
+        }
+    }
+    out.push_str("(forced-local pass only: the local model's answers, scored)\n");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +213,24 @@ mod tests {
             r#"{{"id":"{task}-0001","task":"{task}","class":"routine","messages":[{{"role":"user","content":"x"}}],"metric":"label","labels":["a","b"],"expected":"a","reference":"a","max_tokens":8}}"#
         );
         tierlm_eval::parse_workload(&line).unwrap().remove(0)
+    }
+
+    #[test]
+    fn local_summary_scores_the_forced_local_answers_per_task() {
+        let skipped = answer("", SKIPPED, "", 0.0);
+        let obs = |task: &str, text: &str| Observation {
+            item: item(task),
+            routed: skipped.clone(),
+            local: answer(text, "local", "hint_local", 0.0),
+            cloud: skipped.clone(),
+        };
+        let v = local_summary(&[obs("t", "a"), obs("t", "b"), obs("u", "a")]);
+        assert_eq!(v["mode"], "local");
+        assert_eq!(v["requests"], 3);
+        assert_eq!(v["per_task"]["t"]["quality"], 0.5);
+        assert_eq!(v["per_task"]["u"]["quality"], 1.0);
+        assert!((v["quality"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-12);
+        assert!(local_table(&v).contains("50.0%"));
     }
 
     fn answer(text: &str, route: &str, reason: &str, cost: f64) -> Answer {

@@ -1,0 +1,175 @@
+//! `tierlm distill train --task T` for a generative task (one without labels): a LoRA
+//! adapter for the router's local model, trained on the task's records.
+//!
+//! Each record becomes the request the local model would be asked at serving time:
+//! the record's messages (redacted, as the teacher saw them) shaped by the router
+//! exactly as for a local answer (the profile's instructions and demonstrations), and
+//! the teacher's answer as the target. A share of the records (seeded) is held out and
+//! only scored, so the report shows the loss on unseen records before and after. The
+//! adapter is written to `STUDENTS_DIR/TASK.lora.gguf` in llama.cpp's format; the
+//! command prints the configuration that serves it for the task's route.
+
+use std::path::Path;
+
+use tierlm_engine::lora::{
+    tokenize_examples, train_lora, write_adapter, AdapterProvenance, AdapterShape, ChatExample,
+    LoraTrainOptions, LINEAR_TARGETS,
+};
+use tierlm_server::Config;
+
+use crate::cli::LoraArgs;
+use crate::distill::{distill_config, open_store, profile, router};
+
+/// A stable pseudo-random number in [0, 1) for a record id and seed (the split).
+fn unit_hash(id: &str, seed: u64) -> f64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{seed}/{id}").as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    (u64::from_le_bytes(first) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+pub fn train(cfg: &Config, task: &str, args: &LoraArgs) -> Result<String, String> {
+    if !(0.0..1.0).contains(&args.validation) {
+        return Err(format!(
+            "--validation must be in [0, 1), got {}",
+            args.validation
+        ));
+    }
+    if args.rank == 0 || args.epochs == 0 || args.batch == 0 {
+        return Err("--rank, --epochs and --batch must be at least 1".into());
+    }
+    if !(args.learning_rate.is_finite() && args.learning_rate > 0.0) {
+        return Err("--learning-rate must be a positive number".into());
+    }
+    let d = distill_config(cfg)?;
+    profile(cfg, task)?;
+    let router = router(cfg)?;
+    let prof = router
+        .profiles()
+        .iter()
+        .find(|p| p.name() == task)
+        .cloned()
+        .ok_or_else(|| format!("no [[router.profiles]] named `{task}`"))?;
+    let local = &router.config().local_model;
+    let base = cfg
+        .models
+        .iter()
+        .find(|m| &m.name == local)
+        .ok_or_else(|| {
+            format!("router.local_model `{local}` must be a base model to train an adapter for")
+        })?;
+    let store = open_store(cfg)?;
+    let mut records = store.records(task).map_err(|e| e.to_string())?;
+    records.retain(|r| !r.answer.trim().is_empty());
+    if let Some(max) = args.max_examples {
+        let skip = records.len().saturating_sub(max);
+        records.drain(..skip);
+    }
+    if records.is_empty() {
+        return Err(format!(
+            "task `{task}` has no records with an answer yet (capture some first)"
+        ));
+    }
+    let mut train_set = Vec::new();
+    let mut held_set = Vec::new();
+    for r in &records {
+        let req: tierlm_api::chat::ChatCompletionRequest =
+            serde_json::from_value(serde_json::json!({"model": local, "messages": r.messages}))
+                .map_err(|e| format!("record {}: {e}", r.id))?;
+        let shaped = router.shape_local(&req, Some(&prof), false);
+        let turns = tierlm_engine::prepare::chat_turns(&shaped)
+            .map_err(|e| format!("record {}: {}", r.id, e.message))?;
+        let example = ChatExample {
+            turns,
+            answer: r.answer.clone(),
+        };
+        if unit_hash(&r.id, args.seed) < args.validation {
+            held_set.push(example);
+        } else {
+            train_set.push(example);
+        }
+    }
+    if train_set.is_empty() {
+        return Err("every record fell in the validation share; lower --validation".into());
+    }
+    let chat_template = base.chat_template.as_deref();
+    let train_tokens = tokenize_examples(&base.path, chat_template, &train_set)?;
+    let held_tokens = tokenize_examples(&base.path, chat_template, &held_set)?;
+    let opts = LoraTrainOptions {
+        adapter: AdapterShape {
+            rank: args.rank,
+            alpha: args.alpha,
+            targets: LINEAR_TARGETS.iter().map(|s| s.to_string()).collect(),
+            seed: args.seed,
+        },
+        epochs: args.epochs,
+        learning_rate: args.learning_rate,
+        batch: args.batch,
+        max_tokens: args.max_tokens,
+        clip_norm: 1.0,
+    };
+    eprintln!(
+        "{task}: training a rank-{} LoRA adapter for `{local}` on {} records ({} held out), {} epochs",
+        args.rank,
+        train_set.len(),
+        held_set.len(),
+        args.epochs
+    );
+    let mut last_report = std::time::Instant::now();
+    let (model, report) = train_lora(
+        &base.path,
+        &train_tokens,
+        &held_tokens,
+        &opts,
+        |step, total, _| {
+            if last_report.elapsed().as_secs() >= 30 || step == total {
+                last_report = std::time::Instant::now();
+                eprintln!("{task}: step {step}/{total}");
+            }
+        },
+    )?;
+    std::fs::create_dir_all(&d.students_dir)
+        .map_err(|e| format!("{}: {e}", d.students_dir.display()))?;
+    let path = d.students_dir.join(format!("{task}.lora.gguf"));
+    let provenance = AdapterProvenance {
+        base_model: file_name(&base.path),
+        task: task.to_string(),
+        examples: report.examples,
+    };
+    write_adapter(&model, args.alpha, &provenance, &path)?;
+    let losses: Vec<String> = report
+        .epoch_losses
+        .iter()
+        .map(|l| format!("{l:.3}"))
+        .collect();
+    let held = match (report.validation_before, report.validation_after) {
+        (Some(b), Some(a)) => format!("held-out loss {b:.3} -> {a:.3} (nats per answer token)"),
+        _ => "no held-out records".to_string(),
+    };
+    Ok(format!(
+        "{task}: LoRA adapter saved to {}\n  {} records trained ({} too long, skipped), {} answer of {} tokens, \
+         {} steps, {:.0} s, {} trainable parameters\n  training loss per epoch: {}\n  {held}\n  \
+         serve it: under the [[models]] entry `{}` add\n    [[models.adapters]]\n    name = \"{}-{task}\"\n    path = \"{}\"\n  \
+         and in the [[router.profiles]] entry `{task}` set local_model = \"{}-{task}\"\n",
+        path.display(),
+        report.examples,
+        report.skipped,
+        report.answer_tokens,
+        report.total_tokens,
+        report.steps,
+        report.seconds,
+        report.trainable_params,
+        losses.join(", "),
+        base.name,
+        base.name,
+        path.display(),
+        base.name,
+    ))
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
