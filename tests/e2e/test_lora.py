@@ -9,7 +9,9 @@ A gateway with SmolLM2, MiniLM and the mock cloud as the teacher; one generative
 3. after a restart with the adapter configured under the model and named as the
    profile's `local_model`, the route's local answers come from the adapter and carry
    the taught fact, while the base model, asked the same, does not;
-4. a missing adapter file is refused at `--check-config` and at start-up, naming it."""
+4. or, named as the task's generative student, the adapter shadows the teacher (ROUGE-L
+   agreement), is promoted, and then answers the route (`x-tierlm-reason: student`);
+5. a missing adapter file is refused at `--check-config` and at start-up, naming it."""
 
 from __future__ import annotations
 
@@ -73,12 +75,26 @@ path = "{path}"
 """
 
 
-def config(mock_url, tmp, adapter=None):
+SHADOW = """
+[distill.generative_students]
+product_faq = "smollm2-135m-product_faq"
+
+[distill.promotion]
+min_samples = 4
+min_agreement = 0.75
+min_similarity = 0.5
+"""
+
+
+def config(mock_url, tmp, adapter=None, shadow=False):
+    """`adapter` alone: the profile's local_model is the adapter (served at once);
+    with `shadow`: the adapter is the task's generative student instead."""
     text = local_and_mock(mock_url, 1024)
     if adapter:
         text += ADAPTER.replace("{path}", adapter)
-    student = 'local_model = "smollm2-135m-product_faq"' if adapter else ""
-    return text + PROFILE.replace("{dir}", tmp).replace("{student}", student)
+    student = 'local_model = "smollm2-135m-product_faq"' if adapter and not shadow else ""
+    text += PROFILE.replace("{dir}", tmp).replace("{student}", student)
+    return text + (SHADOW if shadow else "")
 
 
 def ask(url, text, model="auto", hint=None):
@@ -153,8 +169,14 @@ def test_a_lora_student_learns_from_the_teacher_and_serves_its_route(world):
         assert f.read(4) == b"GGUF"
 
     # 3. Serve it for the route.
-    gw, _ = start_gateway(config(mock.url, tmp, adapter))
+    gw, cfg2 = start_gateway(config(mock.url, tmp, adapter))
     try:
+        listed = subprocess.run([TIERLM_BIN, "models", "list", "--config", cfg2], cwd=REPO_ROOT,
+                                capture_output=True, text=True, timeout=60,
+                                stdin=subprocess.DEVNULL)
+        assert listed.returncode == 0, listed.stderr
+        row = [l for l in listed.stdout.splitlines() if l.startswith("smollm2-135m-product_faq")]
+        assert row and "chat+lora" in row[0] and adapter in row[0], listed.stdout
         models = openai.OpenAI(base_url=gw.url + "/v1", api_key="unused").models.list()
         assert "smollm2-135m-product_faq" in [m.id for m in models.data]
         headers, answer = ask(gw.url, QUESTIONS[0], hint="local")
@@ -167,6 +189,37 @@ def test_a_lora_student_learns_from_the_teacher_and_serves_its_route(world):
         assert "Quillfeather" not in base, base
     finally:
         gw.stop()
+
+    # 4. Or let it earn the route: `train` put the task in shadow; the student answers
+    # alongside the teacher and is promoted once it agrees often enough (ROUGE-L).
+    assert "route state: shadow" in trained.stdout, trained.stdout
+    gw, cfg3 = start_gateway(config(mock.url, tmp, adapter, shadow=True))
+    try:
+        _, answer = ask(gw.url, QUESTIONS[1])  # in shadow the route is as before
+        assert "Quillfeather" not in answer, answer
+        for q in QUESTIONS:
+            headers, answer = ask(gw.url, q, hint="cloud")
+            assert answer == FACT and headers["x-tierlm-route"] == "cloud"
+        for _ in range(300):
+            if route_state(cfg3) == "student":
+                break
+            time.sleep(0.2)
+        assert route_state(cfg3) == "student", distill(cfg3, "events").stdout
+        events = [json.loads(l) for l in distill(cfg3, "events").stdout.splitlines() if l]
+        assert events[-1]["to"] == "student", events
+        time.sleep(2.5)  # the gateway re-reads route states every 2 s
+        headers, answer = ask(gw.url, QUESTIONS[3])
+        assert headers["x-tierlm-route"] == "local", dict(headers)
+        assert headers["x-tierlm-reason"] == "student", dict(headers)
+        assert "Quillfeather" in answer, answer
+    finally:
+        gw.stop()
+
+
+def route_state(cfg):
+    out = distill(cfg, "status").stdout
+    row = [l.split() for l in out.splitlines() if l.startswith("product_faq")]
+    return row[0][2] if row else None
 
 
 def test_a_missing_adapter_is_refused_naming_it(world):

@@ -21,8 +21,12 @@
 //! [distill.drift]
 //! window = 200
 //! max_far_share = 0.25
+//!
+//! [distill.generative_students]   # task = local model (a LoRA adapter)
+//! ticket_reply = "smollm2-135m-ticket_reply"
 //! ```
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -88,6 +92,10 @@ pub struct DistillConfig {
     pub capture: CaptureConfig,
     pub promotion: PromotionConfig,
     pub drift: DriftConfig,
+    /// Generative tasks' students: task → the local model (a LoRA adapter from
+    /// `tierlm distill train`, declared under `[[models.adapters]]`) that shadows the
+    /// teacher and, once promoted, answers the task's local requests.
+    pub generative_students: BTreeMap<String, String>,
 }
 
 impl Default for DistillConfig {
@@ -99,6 +107,7 @@ impl Default for DistillConfig {
             capture: CaptureConfig::default(),
             promotion: PromotionConfig::default(),
             drift: DriftConfig::default(),
+            generative_students: BTreeMap::new(),
         }
     }
 }
@@ -112,6 +121,9 @@ pub struct PromotionConfig {
     pub auto_promote: bool,
     /// Share of a shadow route's requests on which the student also runs.
     pub shadow_sample_rate: f64,
+    /// A generative student agrees with the teacher when the ROUGE-L F1 of its answer
+    /// against the teacher's reaches this.
+    pub min_similarity: f64,
 }
 
 impl Default for PromotionConfig {
@@ -122,6 +134,7 @@ impl Default for PromotionConfig {
             min_samples: p.min_samples,
             auto_promote: p.auto_promote,
             shadow_sample_rate: 1.0,
+            min_similarity: 0.5,
         }
     }
 }
@@ -146,6 +159,9 @@ impl DistillConfig {
         }
         if self.capture.queue == 0 {
             return bad("capture.queue", "must be at least 1");
+        }
+        if !unit(self.promotion.min_similarity) {
+            return bad("promotion.min_similarity", "must be in [0, 1]");
         }
         if !unit(self.promotion.min_agreement) {
             return bad("promotion.min_agreement", "must be in [0, 1]");

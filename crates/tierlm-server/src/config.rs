@@ -519,10 +519,22 @@ impl UninitializedConfig {
             if d.students_dir == builtin.students_dir {
                 d.students_dir = data_dir.join("students");
             }
-            if self.router.is_none() {
+            let Some(router) = &self.router else {
                 return Err(ConfigError::Invalid(
                     "distill: students learn routed tasks; add a [router] with profiles".into(),
                 ));
+            };
+            for (task, model) in &d.generative_students {
+                let is_local = models
+                    .iter()
+                    .any(|m| &m.name == model || m.adapters.iter().any(|a| &a.name == model));
+                let profile = router.profiles.iter().find(|p| &p.name == task);
+                if !is_local || profile.is_none_or(|p| p.labels.is_some()) {
+                    return Err(ConfigError::Invalid(format!(
+                        "distill.generative_students.{task}: needs a profile `{task}` without \
+                         labels and a configured local model or adapter `{model}`"
+                    )));
+                }
             }
         }
         Ok(Config {

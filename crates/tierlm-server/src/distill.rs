@@ -13,6 +13,11 @@
 //! - **Shadow**: while a task is in shadow, each teacher answer (a sample of them, per
 //!   `shadow_sample_rate`) is compared with the student's prediction for the same
 //!   request; enough agreement promotes the route (the store decides and logs it).
+//! - **Generative students** (`generative_students`: a task's LoRA adapter, served as
+//!   a local model): in shadow, a sample of the teacher-bound requests is also answered
+//!   by the student in the background and compared with the teacher by ROUGE-L F1
+//!   (`min_similarity`); once promoted, the student model answers the task's local
+//!   requests without the cascade's check.
 //! - **Serving**: once promoted, the student answers the task's routine requests when
 //!   its calibrated confidence reaches `student_min_confidence`; below it the request
 //!   takes the normal local cascade. Every student-served request feeds the drift
@@ -42,12 +47,28 @@ pub struct Consult {
     pub shadow: Option<Prediction>,
 }
 
+/// What a generative task's student (a local model, e.g. a LoRA adapter) is asked to
+/// do for one request.
+#[derive(Debug, Default)]
+pub struct GenerativeConsult {
+    /// Promoted: this local model answers the request.
+    pub serve: Option<String>,
+    /// In shadow and sampled: this local model also answers, to be compared with the
+    /// teacher.
+    pub shadow: Option<String>,
+}
+
+/// The shadow student's answer text, arriving while the teacher answers.
+pub type StudentAnswer = Arc<Mutex<Option<tokio::sync::oneshot::Receiver<String>>>>;
+
 /// What the teacher path needs to learn from one answer.
 #[derive(Debug, Clone)]
 pub struct Learn {
     pub task: String,
     pub labels: Option<Vec<String>>,
     pub shadow: Option<Prediction>,
+    /// A generative student's answer to compare with the teacher's (shadow).
+    pub student_answer: Option<StudentAnswer>,
     /// `escalated` or `cloud`.
     pub route: &'static str,
 }
@@ -152,6 +173,33 @@ impl Distill {
         lock(&self.states).0 = None;
     }
 
+    /// Whether this shadow request is compared (`shadow_sample_rate`); deterministic:
+    /// every k-th request for a rate of 1/k.
+    fn sample(&self) -> bool {
+        let rate = self.config.promotion.shadow_sample_rate;
+        let n = self.sampled.fetch_add(1, Ordering::Relaxed);
+        rate >= 1.0 || (rate > 0.0 && (n as f64 * rate).fract() + rate >= 1.0)
+    }
+
+    /// A generative task's student (`generative_students`): whether it answers this
+    /// request (promoted) or shadows the teacher on it. Blocking (route states).
+    pub fn consult_generative(&self, task: &str) -> GenerativeConsult {
+        let Some(model) = self.config.generative_students.get(task) else {
+            return GenerativeConsult::default();
+        };
+        let state = self.state(task);
+        if state.student_serves() {
+            return GenerativeConsult {
+                serve: Some(model.clone()),
+                shadow: None,
+            };
+        }
+        GenerativeConsult {
+            serve: None,
+            shadow: (state.is_shadow() && self.sample()).then(|| model.clone()),
+        }
+    }
+
     /// What the task's student (if any) says about a request with this embedding.
     /// Blocking (it may refresh the route states).
     pub fn consult(&self, task: &str, embedding: &[f32]) -> Consult {
@@ -170,13 +218,9 @@ impl Distill {
             }
         };
         if state.is_shadow() {
-            let rate = self.config.promotion.shadow_sample_rate;
-            let n = self.sampled.fetch_add(1, Ordering::Relaxed);
-            // Deterministic sampling: every k-th request for a rate of 1/k.
-            let take = rate >= 1.0 || (rate > 0.0 && (n as f64 * rate).fract() + rate >= 1.0);
             return Consult {
                 serve: None,
-                shadow: take.then_some(prediction),
+                shadow: self.sample().then_some(prediction),
             };
         }
         self.observe(
@@ -286,6 +330,37 @@ impl Distill {
             let task = learn.task.clone();
             tokio::task::spawn_blocking(move || me.record_shadow(&task, agreed));
         }
+        if let Some(slot) = &learn.student_answer {
+            self.compare_generative(&learn.task, slot, answer);
+        }
+    }
+
+    /// Compares a generative student's answer, once it arrives, with the teacher's
+    /// (ROUGE-L F1 against `promotion.min_similarity`) and records the sample.
+    fn compare_generative(self: &Arc<Self>, task: &str, slot: &StudentAnswer, teacher: &str) {
+        let Some(rx) = lock(slot).take() else { return };
+        let me = Arc::clone(self);
+        let task = task.to_string();
+        let teacher = teacher.to_string();
+        tokio::spawn(async move {
+            // No answer (the student failed, or the request ended early): no sample.
+            let Ok(student) = rx.await else { return };
+            let similarity = tierlm_eval::score::rouge_l(&student, &teacher);
+            let agreed = similarity >= me.config.promotion.min_similarity;
+            let counter = if agreed {
+                &me.counters.shadow_agree
+            } else {
+                &me.counters.shadow_disagree
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(
+                task,
+                similarity,
+                agreed,
+                "distill: generative shadow sample"
+            );
+            let _ = tokio::task::spawn_blocking(move || me.record_shadow(&task, agreed)).await;
+        });
     }
 
     fn record_shadow(&self, task: &str, agreed: bool) {
@@ -342,4 +417,29 @@ pub fn student_completion(
         usage: tierlm_api::Usage::new(0, 0),
         system_fingerprint: None,
     }
+}
+
+/// Start a generative student on `req` (already shaped for it) in the background; its
+/// answer text arrives on the returned slot for [`Distill::teacher_answered`].
+pub fn shadow_student(state: &crate::AppState, req: ChatCompletionRequest) -> StudentAnswer {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let state = state.clone();
+    tokio::spawn(async move {
+        match crate::handlers::chat::run_local(&state, &req, None).await {
+            Ok(answer) => {
+                let text = answer
+                    .choices
+                    .first()
+                    .and_then(|c| c.message.content.clone())
+                    .unwrap_or_default();
+                let _ = tx.send(text);
+            }
+            Err(e) => tracing::warn!(
+                model = %req.model,
+                error = %e.message,
+                "distill: the generative student failed in shadow"
+            ),
+        }
+    });
+    Arc::new(Mutex::new(Some(rx)))
 }

@@ -123,9 +123,9 @@ pub enum DistillCommand {
         #[arg(long, default_value = ".")]
         out: PathBuf,
     },
-    /// Train the task's student on its records: a label task gets a classifier on the
-    /// router's embeddings (and goes into shadow); a generative task gets a LoRA
-    /// adapter for the local model, written as `STUDENTS_DIR/TASK.lora.gguf`.
+    /// Train the task's student on its records and put the task in shadow: a label
+    /// task gets a classifier on the router's embeddings, a generative task a LoRA
+    /// adapter for the local model (`STUDENTS_DIR/TASK.lora.gguf`).
     Train {
         #[arg(long)]
         task: String,

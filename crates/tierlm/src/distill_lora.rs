@@ -6,8 +6,9 @@
 //! exactly as for a local answer (the profile's instructions and demonstrations), and
 //! the teacher's answer as the target. A share of the records (seeded) is held out and
 //! only scored, so the report shows the loss on unseen records before and after. The
-//! adapter is written to `STUDENTS_DIR/TASK.lora.gguf` in llama.cpp's format; the
-//! command prints the configuration that serves it for the task's route.
+//! adapter is written to `STUDENTS_DIR/TASK.lora.gguf` in llama.cpp's format and the
+//! task goes into shadow; the command prints the configuration that serves the adapter
+//! (`[[models.adapters]]`) and lets it shadow the teacher (`generative_students`).
 
 use std::path::Path;
 
@@ -18,7 +19,7 @@ use tierlm_engine::lora::{
 use tierlm_server::Config;
 
 use crate::cli::LoraArgs;
-use crate::distill::{distill_config, open_store, profile, router};
+use crate::distill::{distill_config, open_store, profile, router, who};
 
 /// A stable pseudo-random number in [0, 1) for a record id and seed (the split).
 fn unit_hash(id: &str, seed: u64) -> f64 {
@@ -110,7 +111,7 @@ pub fn train(cfg: &Config, task: &str, args: &LoraArgs) -> Result<String, String
         clip_norm: 1.0,
     };
     eprintln!(
-        "{task}: training a rank-{} LoRA adapter for `{local}` on {} records ({} held out), {} epochs",
+        "{task}: training a rank-{} LoRA adapter for `{local}` on {} records ({} held out), epochs: {}",
         args.rank,
         train_set.len(),
         held_set.len(),
@@ -138,20 +139,30 @@ pub fn train(cfg: &Config, task: &str, args: &LoraArgs) -> Result<String, String
         examples: report.examples,
     };
     write_adapter(&model, args.alpha, &provenance, &path)?;
+    let held = match (report.validation_before, report.validation_after) {
+        (Some(b), Some(a)) => format!("held-out loss {b:.3} -> {a:.3} (nats per answer token)"),
+        _ => "no held-out records".to_string(),
+    };
+    let reason = format!(
+        "LoRA adapter trained on {} records; {held}",
+        report.examples
+    );
+    let state = store
+        .start_shadow(task, &who(), &reason)
+        .map_err(|e| e.to_string())?;
     let losses: Vec<String> = report
         .epoch_losses
         .iter()
         .map(|l| format!("{l:.3}"))
         .collect();
-    let held = match (report.validation_before, report.validation_after) {
-        (Some(b), Some(a)) => format!("held-out loss {b:.3} -> {a:.3} (nats per answer token)"),
-        _ => "no held-out records".to_string(),
-    };
+    let student = format!("{}-{task}", base.name);
     Ok(format!(
         "{task}: LoRA adapter saved to {}\n  {} records trained ({} too long, skipped), {} answer of {} tokens, \
          {} steps, {:.0} s, {} trainable parameters\n  training loss per epoch: {}\n  {held}\n  \
-         serve it: under the [[models]] entry `{}` add\n    [[models.adapters]]\n    name = \"{}-{task}\"\n    path = \"{}\"\n  \
-         and in the [[router.profiles]] entry `{task}` set local_model = \"{}-{task}\"\n",
+         route state: {} (restart the gateway with the configuration below)\n  \
+         under the [[models]] entry `{}` add\n    [[models.adapters]]\n    name = \"{student}\"\n    path = \"{}\"\n  \
+         and either let it shadow the teacher until promoted:\n    [distill.generative_students]\n    {task} = \"{student}\"\n  \
+         or serve the route with it now: local_model = \"{student}\" in the [[router.profiles]] entry `{task}`\n",
         path.display(),
         report.examples,
         report.skipped,
@@ -161,10 +172,9 @@ pub fn train(cfg: &Config, task: &str, args: &LoraArgs) -> Result<String, String
         report.seconds,
         report.trainable_params,
         losses.join(", "),
-        base.name,
+        state.name(),
         base.name,
         path.display(),
-        base.name,
     ))
 }
 

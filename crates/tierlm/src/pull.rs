@@ -303,19 +303,24 @@ pub fn list(config_path: Option<PathBuf>, server: Option<String>) -> ExitCode {
     );
     let size =
         |p: &Path| std::fs::metadata(p).map(|m| format!("{:.1} MiB", m.len() as f64 / 1048576.0));
-    for m in &cfg.models {
-        let state = match is_loaded(&m.name) {
+    // Each model, then its LoRA adapters (served as models of their own).
+    let rows = cfg.models.iter().flat_map(|m| {
+        std::iter::once((&m.name, "chat", &m.path))
+            .chain(m.adapters.iter().map(|a| (&a.name, "chat+lora", &a.path)))
+    });
+    for (name, kind, path) in rows {
+        let state = match is_loaded(name) {
             Some(true) => "yes",
             Some(false) => "no",
             None => "-",
         };
         println!(
             "{:<24} {:<10} {:<8} {:>10}  {}",
-            m.name,
-            "chat",
+            name,
+            kind,
             state,
-            size(&m.path).unwrap_or_else(|_| "missing".into()),
-            m.path.display()
+            size(path).unwrap_or_else(|_| "missing".into()),
+            path.display()
         );
     }
     if let Some(e) = &cfg.embeddings {

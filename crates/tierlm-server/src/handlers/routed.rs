@@ -28,7 +28,7 @@ use tierlm_guard::policy::Action;
 use tierlm_router::confidence::{json_confidence, label_confidence, token_confidence};
 use tierlm_router::{Decision, Hint, Profile, Route, RouteContext, Router, Sensitivity};
 
-use crate::distill::{student_completion, Consult, Learn};
+use crate::distill::{shadow_student, student_completion, Consult, GenerativeConsult, Learn};
 use crate::guard::Screened;
 use crate::handlers::stream_options;
 use crate::sse::{self, SseFrame};
@@ -118,7 +118,7 @@ pub async fn serve(
     stream_options(req.stream, req.stream_options.as_ref())?;
     let r = Arc::clone(&router);
     let distill = state.distill();
-    let (req, decision, consult) = tokio::task::spawn_blocking(move || {
+    let (req, decision, consult, generative) = tokio::task::spawn_blocking(move || {
         let d = r.decide(&req, &ctx);
         // A label task's student, when distillation trained one: it may answer
         // (promoted) or be compared with the teacher (shadow).
@@ -130,19 +130,44 @@ pub async fn serve(
             }
             _ => Consult::default(),
         };
-        (req, d, consult)
+        // A generative task's student (a local model): the same two roles.
+        let generative = match (&distill, &d.profile) {
+            (Some(dist), Some(p)) if d.route != Route::Refuse && p.config.labels.is_none() => {
+                dist.consult_generative(p.name())
+            }
+            _ => GenerativeConsult::default(),
+        };
+        (req, d, consult, generative)
     })
     .await
     .map_err(|e| ApiError::internal(format!("the router failed: {e}")))?;
     let mut why = Explanation::new(&decision);
+    // In shadow, a generative student answers alongside the teacher (only when the
+    // request may reach the teacher).
+    let student_answer = generative
+        .shadow
+        .as_ref()
+        .filter(|_| matches!(decision.route, Route::Cloud | Route::Cascade { .. }))
+        .map(|model| {
+            let mut shaped = router.shape_local(&req, decision.profile.as_deref(), false);
+            shaped.model = model.clone();
+            shaped.stream = None;
+            shaped.stream_options = None;
+            shadow_student(state, shaped)
+        });
     let learn = |route: &'static str| {
         decision.profile.as_ref().map(|p| Learn {
             task: p.name().to_string(),
             labels: p.config.labels.clone(),
             shadow: consult.shadow.clone(),
+            student_answer: student_answer.clone(),
             route,
         })
     };
+    let generative_student = generative
+        .serve
+        .as_deref()
+        .filter(|_| matches!(decision.route, Route::Local | Route::Cascade { .. }));
     let student = consult
         .serve
         .as_ref()
@@ -160,6 +185,24 @@ pub async fn serve(
                 Some(a) => reply(state, &req, Ok(a), started),
                 None => Err(ApiError::internal("the student vanished")),
             }
+        }
+        _ if generative_student.is_some() => {
+            why.reason = "student";
+            if let Some(d) = state.distill() {
+                d.counters
+                    .student_answers
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            local(
+                state,
+                &router,
+                req,
+                &decision,
+                generative_student,
+                &mut why,
+                started,
+            )
+            .await
         }
         Route::Refuse if decision.reason == "over_budget_refused" => {
             Err(crate::auth::over_budget_error())
@@ -184,7 +227,7 @@ pub async fn serve(
             )
             .await
         }
-        Route::Local => local(state, &router, req, &decision, &mut why, started).await,
+        Route::Local => local(state, &router, req, &decision, None, &mut why, started).await,
         Route::Cascade { threshold } => {
             let cascade_ctx = Cascade {
                 decision: &decision,
@@ -235,22 +278,31 @@ async fn cloud(
     super::cloud_chat::serve(state, req, model, fallback, screened, route, started, learn).await
 }
 
+/// Answer locally: the profile's local model, or `model` (a generative student).
 async fn local(
     state: &AppState,
     router: &Router,
     req: ChatCompletionRequest,
     d: &Decision,
+    model: Option<&str>,
     why: &mut Explanation,
     started: Instant,
 ) -> Result<Response, ApiError> {
     let profile = d.profile.as_deref();
     let grammar = profile.and_then(|p| p.grammar.as_deref());
+    let shape = |with_confidence: bool| {
+        let mut shaped = router.shape_local(&req, profile, with_confidence);
+        if let Some(m) = model {
+            shaped.model = m.to_string();
+        }
+        shaped
+    };
     if req.stream == Some(true) {
-        let shaped = router.shape_local(&req, profile, false);
+        let shaped = shape(false);
         let headers = super::local_headers(&shaped.model);
         return super::chat::start_local_with(state, shaped, grammar, headers, started).await;
     }
-    let shaped = router.shape_local(&req, profile, true);
+    let shaped = shape(true);
     let answer = super::chat::run_local(state, &shaped, grammar).await;
     if let Ok(a) = &answer {
         why.confidence = Some(confidence(profile, &req, a).0);
