@@ -195,21 +195,19 @@ impl LocalModel {
             })?;
         let mut out = Vec::with_capacity(1 + adapters.len());
         out.push(Self::start(
-            cfg, &cfg.name, &llama, template, None, metrics,
+            cfg,
+            &cfg.name,
+            &llama,
+            template.clone(),
+            None,
+            metrics,
         )?);
         for (a, handle) in adapters {
-            let template =
-                ChatTemplate::select(&llama, cfg.chat_template.as_deref()).map_err(|reason| {
-                    EngineError::Template {
-                        name: a.name.clone(),
-                        reason,
-                    }
-                })?;
             out.push(Self::start(
                 cfg,
                 &a.name,
                 &llama,
-                template,
+                template.clone(),
                 Some((a.path.clone(), handle, a.scale)),
                 metrics,
             )?);

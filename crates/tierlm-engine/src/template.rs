@@ -17,6 +17,7 @@ pub struct TurnText {
 }
 
 /// The template a model uses, and where it came from (for `/v1/models` and logs).
+#[derive(Clone)]
 pub struct ChatTemplate {
     template: LlamaChatTemplate,
     pub source: String,
