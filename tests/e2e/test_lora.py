@@ -10,7 +10,8 @@ A gateway with SmolLM2, MiniLM and the mock cloud as the teacher; one generative
    profile's `local_model`, the route's local answers come from the adapter and carry
    the taught fact, while the base model, asked the same, does not;
 4. or, named as the task's generative student, the adapter shadows the teacher (ROUGE-L
-   agreement), is promoted, and then answers the route (`x-tierlm-reason: student`);
+   agreement), is promoted, answers the route (`x-tierlm-reason: student`), and is
+   demoted when off-topic traffic raises a drift alarm;
 5. a missing adapter file is refused at `--check-config` and at start-up, naming it."""
 
 from __future__ import annotations
@@ -83,7 +84,24 @@ product_faq = "smollm2-135m-product_faq"
 min_samples = 4
 min_agreement = 0.75
 min_similarity = 0.5
+
+[distill.drift]
+window = 10
+min_observations = 6
+max_far_share = 0.4
+max_distance_ratio = 100.0
 """
+
+OFF_TOPIC = [
+    "Translate into French: where is the train station, please?",
+    "Write a haiku about the autumn rain falling on a tin roof.",
+    "How many grams of flour go into a loaf of sourdough bread?",
+    "Explain how a bicycle derailleur shifts between the gears.",
+    "List three prime numbers larger than one hundred.",
+    "Suggest a name for a small grey kitten with white paws.",
+    "Convert 72 degrees Fahrenheit into Celsius, step by step.",
+    "Which planets in the solar system have rings around them?",
+]
 
 
 def config(mock_url, tmp, adapter=None, shadow=False):
@@ -160,6 +178,7 @@ def test_a_lora_student_learns_from_the_teacher_and_serves_its_route(world):
                       "--learning-rate", "3e-3", "--validation", "0")
     assert trained.returncode == 0, trained.stderr + trained.stdout
     assert "LoRA adapter saved" in trained.stdout, trained.stdout
+    assert "drift reference saved" in trained.stdout, trained.stdout
     adapter = os.path.join(tmp, "students", "product_faq.lora.gguf")
     assert os.path.getsize(adapter) > 100_000
     losses = [float(x) for x in trained.stdout.split("training loss per epoch: ")[1]
@@ -212,6 +231,16 @@ def test_a_lora_student_learns_from_the_teacher_and_serves_its_route(world):
         assert headers["x-tierlm-route"] == "local", dict(headers)
         assert headers["x-tierlm-reason"] == "student", dict(headers)
         assert "Quillfeather" in answer, answer
+
+        # 5. Traffic unlike what the student learned raises a drift alarm, which hands
+        # the route back to the teacher.
+        for q in OFF_TOPIC:
+            ask(gw.url, q)
+            if route_state(cfg3) == "teacher":
+                break
+        assert route_state(cfg3) == "teacher", distill(cfg3, "events").stdout
+        events = [json.loads(l) for l in distill(cfg3, "events").stdout.splitlines() if l]
+        assert events[-1]["by"] == "drift" and events[-1]["to"] == "teacher", events
     finally:
         gw.stop()
 

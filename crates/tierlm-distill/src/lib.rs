@@ -2,7 +2,8 @@
 //! answers become training records ([`record`], [`store`], [`capture`]); records
 //! become fine-tuning files ([`export`]) and, for label tasks, more records through
 //! the teacher ([`synth`]); a calibrated classifier head over sentence embeddings
-//! learns label tasks in seconds ([`student`]); a route moves from the teacher to
+//! learns label tasks in seconds ([`student`]), and a generative task's LoRA student is
+//! described for the gateway ([`generative`]); a route moves from the teacher to
 //! the student through shadow mode ([`promotion`]) and the traffic is watched for
 //! drift away from what the student learned ([`drift`]).
 //!
@@ -14,6 +15,7 @@ pub mod config;
 pub mod drift;
 pub mod error;
 pub mod export;
+pub mod generative;
 pub mod promotion;
 pub mod record;
 #[cfg(test)]
@@ -27,6 +29,7 @@ pub use config::{CaptureConfig, DistillConfig, PromotionConfig};
 pub use drift::{DriftAlarm, DriftConfig, DriftMonitor, DriftSignal, DriftStatus, Observation};
 pub use error::DistillError;
 pub use export::{export_records, Export, ExportFormat};
+pub use generative::GenerativeStudent;
 pub use promotion::{wilson_lower_bound, PromotionPolicy, RouteEvent, RouteState};
 pub use record::{
     label_examples, normalise_label, normalise_text, text_hash, Message, RecordSource,

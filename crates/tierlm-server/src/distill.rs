@@ -30,8 +30,8 @@ use std::time::{Duration, Instant};
 
 use tierlm_api::chat::{ChatCompletion, ChatCompletionRequest};
 use tierlm_distill::{
-    normalise_label, CaptureQueue, DistillConfig, DistillStore, DriftMonitor, LabelStudent,
-    Message, Observation, Prediction, RecordSource, RouteState, TrainingRecord,
+    normalise_label, CaptureQueue, DistillConfig, DistillStore, DriftMonitor, GenerativeStudent,
+    LabelStudent, Message, Observation, Prediction, RecordSource, RouteState, TrainingRecord,
 };
 
 /// How long a task's route state is trusted before the database is read again.
@@ -136,6 +136,25 @@ impl Distill {
                 }
             }
         }
+        for task in config.generative_students.keys() {
+            let path = GenerativeStudent::path_in(&config.students_dir, task);
+            match GenerativeStudent::load(&path) {
+                Ok(card) if Some(card.embedding_model.as_str()) == embedder => {
+                    let monitor = DriftMonitor::new(task, card.distribution, config.drift.clone());
+                    drift.insert(task.clone(), Mutex::new(monitor));
+                }
+                Ok(card) => tracing::warn!(
+                    task,
+                    trained_on = %card.embedding_model,
+                    "generative student: drift not watched, its reference is from other embeddings"
+                ),
+                Err(e) => tracing::warn!(
+                    task,
+                    error = %e,
+                    "generative student: drift not watched (no reference; retrain with `tierlm distill train`)"
+                ),
+            }
+        }
         Ok(Self {
             config: config.clone(),
             store,
@@ -183,12 +202,26 @@ impl Distill {
 
     /// A generative task's student (`generative_students`): whether it answers this
     /// request (promoted) or shadows the teacher on it. Blocking (route states).
-    pub fn consult_generative(&self, task: &str) -> GenerativeConsult {
+    /// A served request's embedding feeds the task's drift monitor (when its card has
+    /// a reference).
+    pub fn consult_generative(&self, task: &str, embedding: Option<&[f32]>) -> GenerativeConsult {
         let Some(model) = self.config.generative_students.get(task) else {
             return GenerativeConsult::default();
         };
         let state = self.state(task);
         if state.student_serves() {
+            self.observe(
+                task,
+                Observation {
+                    embedding,
+                    confidence: None,
+                    shadow_agreed: None,
+                },
+            );
+            if !self.state(task).student_serves() {
+                // The drift alarm just handed the route back.
+                return GenerativeConsult::default();
+            }
             return GenerativeConsult {
                 serve: Some(model.clone()),
                 shadow: None,

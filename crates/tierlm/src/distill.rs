@@ -168,12 +168,23 @@ fn status(cfg: &Config) -> Result<String, String> {
         "task", "records", "state", "student"
     );
     for t in tasks {
+        let lora = d.students_dir.join(format!("{t}.lora.gguf"));
         let student = match LabelStudent::load(&d.students_dir.join(format!("{t}.json"))) {
             Ok(s) => format!(
                 "trained on {} examples, calibration accuracy {:.3}",
                 s.report.train_examples, s.report.calibration_accuracy
             ),
-            Err(_) => "-".into(),
+            Err(_) => match tierlm_engine::lora::read_provenance(&lora) {
+                Ok(p) => format!(
+                    "LoRA adapter trained on {} examples ({}), for {}",
+                    p.examples,
+                    lora.display(),
+                    d.generative_students
+                        .get(&t)
+                        .map_or("no model yet: see [distill.generative_students]", |m| m)
+                ),
+                Err(_) => "-".into(),
+            },
         };
         let state = states.get(&t).map_or("teacher", |s| s.name());
         out.push_str(&format!(

@@ -4,14 +4,16 @@
 //! Each record becomes the request the local model would be asked at serving time:
 //! the record's messages (redacted, as the teacher saw them) shaped by the router
 //! exactly as for a local answer (the profile's instructions and demonstrations), and
-//! the teacher's answer as the target. A share of the records (seeded) is held out and
-//! only scored, so the report shows the loss on unseen records before and after. The
+//! the teacher's answer as the target. A share of the records (by a seeded hash of the
+//! input) is held out and only scored, so the report shows the loss on unseen records
+//! before and after. The
 //! adapter is written to `STUDENTS_DIR/TASK.lora.gguf` in llama.cpp's format and the
 //! task goes into shadow; the command prints the configuration that serves the adapter
 //! (`[[models.adapters]]`) and lets it shadow the teacher (`generative_students`).
 
 use std::path::Path;
 
+use tierlm_distill::{GenerativeStudent, TrainingDistribution};
 use tierlm_engine::lora::{
     tokenize_examples, train_lora, write_adapter, AdapterProvenance, AdapterShape, ChatExample,
     LoraTrainOptions, LINEAR_TARGETS,
@@ -21,10 +23,10 @@ use tierlm_server::Config;
 use crate::cli::LoraArgs;
 use crate::distill::{distill_config, open_store, profile, router, who};
 
-/// A stable pseudo-random number in [0, 1) for a record id and seed (the split).
-fn unit_hash(id: &str, seed: u64) -> f64 {
+/// A stable pseudo-random number in [0, 1) for a key and seed (the split).
+fn unit_hash(key: &str, seed: u64) -> f64 {
     use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(format!("{seed}/{id}").as_bytes());
+    let digest = Sha256::digest(format!("{seed}/{key}").as_bytes());
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest[..8]);
     (u64::from_le_bytes(first) >> 11) as f64 / (1u64 << 53) as f64
@@ -73,6 +75,7 @@ pub fn train(cfg: &Config, task: &str, args: &LoraArgs) -> Result<String, String
         ));
     }
     let mut train_set = Vec::new();
+    let mut train_inputs = Vec::new();
     let mut held_set = Vec::new();
     for r in &records {
         let req: tierlm_api::chat::ChatCompletionRequest =
@@ -85,10 +88,13 @@ pub fn train(cfg: &Config, task: &str, args: &LoraArgs) -> Result<String, String
             turns,
             answer: r.answer.clone(),
         };
-        if unit_hash(&r.id, args.seed) < args.validation {
+        // Split by the input's hash: the same split whatever the record ids, and
+        // repeated inputs never straddle it.
+        if unit_hash(&r.input_hash(), args.seed) < args.validation {
             held_set.push(example);
         } else {
             train_set.push(example);
+            train_inputs.push(r.input_text().to_string());
         }
     }
     if train_set.is_empty() {
@@ -147,6 +153,7 @@ pub fn train(cfg: &Config, task: &str, args: &LoraArgs) -> Result<String, String
         "LoRA adapter trained on {} records; {held}",
         report.examples
     );
+    let drift = drift_card(cfg, &router, task, &path, &base.path, &train_inputs, d)?;
     let state = store
         .start_shadow(task, &who(), &reason)
         .map_err(|e| e.to_string())?;
@@ -158,7 +165,7 @@ pub fn train(cfg: &Config, task: &str, args: &LoraArgs) -> Result<String, String
     let student = format!("{}-{task}", base.name);
     Ok(format!(
         "{task}: LoRA adapter saved to {}\n  {} records trained ({} too long, skipped), {} answer of {} tokens, \
-         {} steps, {:.0} s, {} trainable parameters\n  training loss per epoch: {}\n  {held}\n  \
+         {} steps, {:.0} s, {} trainable parameters\n  training loss per epoch: {}\n  {held}\n  {drift}\n  \
          route state: {} (restart the gateway with the configuration below)\n  \
          under the [[models]] entry `{}` add\n    [[models.adapters]]\n    name = \"{student}\"\n    path = \"{}\"\n  \
          and either let it shadow the teacher until promoted:\n    [distill.generative_students]\n    {task} = \"{student}\"\n  \
@@ -176,6 +183,43 @@ pub fn train(cfg: &Config, task: &str, args: &LoraArgs) -> Result<String, String
         base.name,
         path.display(),
     ))
+}
+
+/// Save the student's card (`TASK.lora.json`): the drift reference of its training
+/// inputs, embedded as the router embeds requests. Returns a line for the report.
+fn drift_card(
+    cfg: &Config,
+    router: &tierlm_router::Router,
+    task: &str,
+    adapter: &Path,
+    base: &Path,
+    inputs: &[String],
+    d: &tierlm_distill::DistillConfig,
+) -> Result<String, String> {
+    let Some(embedder) = tierlm_server::embedder_id(cfg) else {
+        return Ok("no drift reference (the router has no embedder)".into());
+    };
+    let embeddings = inputs
+        .iter()
+        .map(|t| {
+            router
+                .embed_text(t)
+                .unwrap_or_else(|| Err("no embedder".into()))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let card = GenerativeStudent {
+        format_version: tierlm_distill::generative::FORMAT_VERSION,
+        task: task.to_string(),
+        adapter: adapter.to_path_buf(),
+        base_model: file_name(base),
+        embedding_model: embedder,
+        train_examples: inputs.len(),
+        trained_ms: tierlm_distill::now_ms(),
+        distribution: TrainingDistribution::of(&embeddings).map_err(|e| e.to_string())?,
+    };
+    let path = GenerativeStudent::path_in(&d.students_dir, task);
+    card.save(&path).map_err(|e| e.to_string())?;
+    Ok(format!("drift reference saved to {}", path.display()))
 }
 
 fn file_name(path: &Path) -> String {

@@ -133,7 +133,7 @@ pub async fn serve(
         // A generative task's student (a local model): the same two roles.
         let generative = match (&distill, &d.profile) {
             (Some(dist), Some(p)) if d.route != Route::Refuse && p.config.labels.is_none() => {
-                dist.consult_generative(p.name())
+                dist.consult_generative(p.name(), d.embedding.as_deref())
             }
             _ => GenerativeConsult::default(),
         };
