@@ -38,16 +38,9 @@ impl GenerativeStudent {
     }
 
     pub fn save(&self, path: &Path) -> Result<(), DistillError> {
-        let io = |op, source| DistillError::Io {
-            op,
-            path: path.to_path_buf(),
-            source,
-        };
         let text = serde_json::to_string_pretty(self)
             .map_err(|e| DistillError::Invalid(format!("student card: {e}")))?;
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, text).map_err(|e| io("write", e))?;
-        std::fs::rename(&tmp, path).map_err(|e| io("rename into", e))
+        crate::student::write_atomically(path, &text)
     }
 
     pub fn load(path: &Path) -> Result<Self, DistillError> {

@@ -637,17 +637,7 @@ impl LabelStudent {
     /// Writes the student as JSON to `path` (atomically: a temporary file, then a
     /// rename), creating the directory.
     pub fn save(&self, path: &Path) -> Result<(), DistillError> {
-        let io = |op, source| DistillError::Io {
-            op,
-            path: path.to_path_buf(),
-            source,
-        };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| io("create the directory of", e))?;
-        }
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, self.to_json()?).map_err(|e| io("write", e))?;
-        std::fs::rename(&tmp, path).map_err(|e| io("rename into", e))
+        write_atomically(path, &self.to_json()?)
     }
 
     pub fn load(path: &Path) -> Result<Self, DistillError> {
@@ -770,6 +760,22 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 fn accuracy(pairs: &[(f64, bool)]) -> f64 {
     pairs.iter().filter(|p| p.1).count() as f64 / pairs.len().max(1) as f64
+}
+
+/// Write `text` to `path` through a temporary file renamed into place (creating the
+/// folder), so a reader never sees half a file.
+pub(crate) fn write_atomically(path: &Path, text: &str) -> Result<(), DistillError> {
+    let io = |op, source| DistillError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| io("create the directory of", e))?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text).map_err(|e| io("write", e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io("rename into", e))
 }
 
 #[cfg(test)]

@@ -80,6 +80,21 @@ pub(crate) fn router(cfg: &Config) -> Result<tierlm_router::Router, String> {
         .ok_or_else(|| "the configuration has no [router]".to_string())
 }
 
+/// Each text embedded as the router embeds a request (students learn from these).
+pub(crate) fn embed_all(
+    router: &tierlm_router::Router,
+    texts: &[String],
+) -> Result<Vec<Vec<f32>>, String> {
+    texts
+        .iter()
+        .map(|t| {
+            router
+                .embed_text(t)
+                .unwrap_or_else(|| Err("no embedder".into()))
+        })
+        .collect()
+}
+
 pub(crate) fn who() -> String {
     format!(
         "cli:{}",
@@ -242,14 +257,7 @@ fn train(cfg: &Config, task: &str) -> Result<String, String> {
         ));
     }
     let router = router(cfg)?;
-    let embeddings = texts
-        .iter()
-        .map(|t| {
-            router
-                .embed_text(t)
-                .unwrap_or_else(|| Err("no embedder".into()))
-        })
-        .collect::<Result<Vec<_>, String>>()?;
+    let embeddings = embed_all(&router, &texts)?;
     let (student, report) = LabelStudent::train(
         task,
         &embedder,

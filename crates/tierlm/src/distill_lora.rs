@@ -21,7 +21,7 @@ use tierlm_engine::lora::{
 use tierlm_server::Config;
 
 use crate::cli::LoraArgs;
-use crate::distill::{distill_config, open_store, profile, router, who};
+use crate::distill::{distill_config, embed_all, open_store, profile, router, who};
 
 /// A stable pseudo-random number in [0, 1) for a key and seed (the split).
 fn unit_hash(key: &str, seed: u64) -> f64 {
@@ -199,14 +199,7 @@ fn drift_card(
     let Some(embedder) = tierlm_server::embedder_id(cfg) else {
         return Ok("no drift reference (the router has no embedder)".into());
     };
-    let embeddings = inputs
-        .iter()
-        .map(|t| {
-            router
-                .embed_text(t)
-                .unwrap_or_else(|| Err("no embedder".into()))
-        })
-        .collect::<Result<Vec<_>, String>>()?;
+    let embeddings = embed_all(router, inputs)?;
     let card = GenerativeStudent {
         format_version: tierlm_distill::generative::FORMAT_VERSION,
         task: task.to_string(),
