@@ -44,11 +44,7 @@ impl GenerativeStudent {
     }
 
     pub fn load(path: &Path) -> Result<Self, DistillError> {
-        let text = std::fs::read_to_string(path).map_err(|source| DistillError::Io {
-            op: "read",
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = crate::student::read_text(path)?;
         let card: Self = serde_json::from_str(&text)
             .map_err(|e| DistillError::Invalid(format!("{}: {e}", path.display())))?;
         if card.format_version != FORMAT_VERSION {

@@ -641,12 +641,7 @@ impl LabelStudent {
     }
 
     pub fn load(path: &Path) -> Result<Self, DistillError> {
-        let text = std::fs::read_to_string(path).map_err(|source| DistillError::Io {
-            op: "read",
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_json(&text)
+        Self::from_json(&read_text(path)?)
     }
 }
 
@@ -760,6 +755,15 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 fn accuracy(pairs: &[(f64, bool)]) -> f64 {
     pairs.iter().filter(|p| p.1).count() as f64 / pairs.len().max(1) as f64
+}
+
+/// A student file's text, or an error that names it.
+pub(crate) fn read_text(path: &Path) -> Result<String, DistillError> {
+    std::fs::read_to_string(path).map_err(|source| DistillError::Io {
+        op: "read",
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Write `text` to `path` through a temporary file renamed into place (creating the

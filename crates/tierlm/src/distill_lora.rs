@@ -21,7 +21,7 @@ use tierlm_engine::lora::{
 use tierlm_server::Config;
 
 use crate::cli::LoraArgs;
-use crate::distill::{distill_config, embed_all, open_store, profile, router, who};
+use crate::distill::{distill_config, embed_all, open_store, router, who};
 
 /// A stable pseudo-random number in [0, 1) for a key and seed (the split).
 fn unit_hash(key: &str, seed: u64) -> f64 {
@@ -46,7 +46,6 @@ pub fn train(cfg: &Config, task: &str, args: &LoraArgs) -> Result<String, String
         return Err("--learning-rate must be a positive number".into());
     }
     let d = distill_config(cfg)?;
-    profile(cfg, task)?;
     let router = router(cfg)?;
     let prof = router
         .profiles()
@@ -74,9 +73,10 @@ pub fn train(cfg: &Config, task: &str, args: &LoraArgs) -> Result<String, String
             "task `{task}` has no records with an answer yet (capture some first)"
         ));
     }
-    let mut train_set = Vec::new();
+    // Every record shaped and tokenised in one pass (one vocabulary load), then split.
+    let mut examples = Vec::with_capacity(records.len());
+    let mut held_out = Vec::with_capacity(records.len());
     let mut train_inputs = Vec::new();
-    let mut held_set = Vec::new();
     for r in &records {
         let req: tierlm_api::chat::ChatCompletionRequest =
             serde_json::from_value(serde_json::json!({"model": local, "messages": r.messages}))
@@ -84,25 +84,30 @@ pub fn train(cfg: &Config, task: &str, args: &LoraArgs) -> Result<String, String
         let shaped = router.shape_local(&req, Some(&prof), false);
         let turns = tierlm_engine::prepare::chat_turns(&shaped)
             .map_err(|e| format!("record {}: {}", r.id, e.message))?;
-        let example = ChatExample {
+        examples.push(ChatExample {
             turns,
             answer: r.answer.clone(),
-        };
+        });
         // Split by the input's hash: the same split whatever the record ids, and
         // repeated inputs never straddle it.
-        if unit_hash(&r.input_hash(), args.seed) < args.validation {
-            held_set.push(example);
-        } else {
-            train_set.push(example);
+        let held = unit_hash(&r.input_hash(), args.seed) < args.validation;
+        if !held {
             train_inputs.push(r.input_text().to_string());
         }
+        held_out.push(held);
     }
-    if train_set.is_empty() {
+    if train_inputs.is_empty() {
         return Err("every record fell in the validation share; lower --validation".into());
     }
-    let chat_template = base.chat_template.as_deref();
-    let train_tokens = tokenize_examples(&base.path, chat_template, &train_set)?;
-    let held_tokens = tokenize_examples(&base.path, chat_template, &held_set)?;
+    let tokens = tokenize_examples(&base.path, base.chat_template.as_deref(), &examples)?;
+    let (mut train_tokens, mut held_tokens) = (Vec::new(), Vec::new());
+    for (t, held) in tokens.into_iter().zip(held_out) {
+        if held {
+            held_tokens.push(t);
+        } else {
+            train_tokens.push(t);
+        }
+    }
     let opts = LoraTrainOptions {
         adapter: AdapterShape {
             rank: args.rank,
@@ -119,8 +124,8 @@ pub fn train(cfg: &Config, task: &str, args: &LoraArgs) -> Result<String, String
     eprintln!(
         "{task}: training a rank-{} LoRA adapter for `{local}` on {} records ({} held out), epochs: {}",
         args.rank,
-        train_set.len(),
-        held_set.len(),
+        train_tokens.len(),
+        held_tokens.len(),
         args.epochs
     );
     let mut last_report = std::time::Instant::now();

@@ -46,27 +46,6 @@ pub struct LoraTrainOptions {
     pub clip_norm: f64,
 }
 
-impl Default for LoraTrainOptions {
-    fn default() -> Self {
-        Self {
-            adapter: AdapterShape {
-                rank: 8,
-                alpha: 16.0,
-                targets: super::llama::LINEAR_TARGETS
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect(),
-                seed: 42,
-            },
-            epochs: 2,
-            learning_rate: 1e-3,
-            batch: 4,
-            max_tokens: 768,
-            clip_norm: 1.0,
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoraTrainReport {
     pub examples: usize,
@@ -224,8 +203,6 @@ pub fn train_lora(
             && e.prompt.len() + e.answer.len() <= opts.max_tokens
     };
     let usable: Vec<&TokenExample> = examples.iter().filter(fits).collect();
-    let held: Vec<&TokenExample> = validation.iter().filter(fits).collect();
-    let validation_before = mean_loss(&model, &held)?;
     if usable.is_empty() {
         return Err(format!(
             "no usable examples ({} given; each needs a prompt and an answer within {} tokens)",
@@ -233,6 +210,8 @@ pub fn train_lora(
             opts.max_tokens
         ));
     }
+    let held: Vec<&TokenExample> = validation.iter().filter(fits).collect();
+    let validation_before = mean_loss(&model, &held)?;
     let vars = model.vars();
     let trainable_params = vars.iter().map(|v| v.as_tensor().elem_count()).sum();
     let mut adam = AdamW::new(&vars, opts.learning_rate).map_err(cerr)?;
