@@ -69,3 +69,11 @@ def ledger_committed(db: str, timeout: float = 10.0) -> str:
             return db
         assert time.monotonic() < deadline, f"{pending} rows still queued for {db}"
         time.sleep(0.005)
+
+
+def metric(url: str, name: str) -> float:
+    """The first sample of metric `name` on the gateway at `url` (0 when absent)."""
+    for line in httpx.get(url + "/metrics", timeout=30).text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0

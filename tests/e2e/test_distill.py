@@ -24,7 +24,7 @@ import openai
 import pytest
 
 from cloud_fixtures import TIERLM_BIN, local_and_mock, start_gateway, start_mock
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, metric
 
 PROMPT = "Is this movie review positive or negative? Answer with one word.\n\nReview: {}"
 GOOD = ["wonderful", "superb", "delightful", "moving", "brilliant", "charming", "gripping",
@@ -140,13 +140,6 @@ def ask(url, text, hint=None, stream=False):
         answer = raw.parse().choices[0].message.content
     c.close()
     return raw.headers, answer
-
-
-def metric(url, name) -> float:
-    for line in httpx.get(url + "/metrics", timeout=30).text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 def test_the_flywheel(world):

@@ -22,12 +22,11 @@ import subprocess
 import tempfile
 import time
 
-import httpx
 import openai
 import pytest
 
 from cloud_fixtures import TIERLM_BIN, local_and_mock, start_gateway, start_mock
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, metric
 
 FACT = "The Zorblax 9 is a solar kettle made by Quillfeather Labs in Tromsø."
 QUESTIONS = [
@@ -126,13 +125,6 @@ def ask(url, text, model="auto", hint=None):
     return raw.headers, answer
 
 
-def captured(url) -> float:
-    for line in httpx.get(url + "/metrics", timeout=30).text.splitlines():
-        if line.startswith("tierlm_distill_captured_total"):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
-
-
 def distill(cfg, *args):
     return subprocess.run([TIERLM_BIN, "distill", "--config", cfg, *args], cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
@@ -162,10 +154,10 @@ def test_a_lora_student_learns_from_the_teacher_and_serves_its_route(world):
             assert headers["x-tierlm-route"] == "cloud"
         # Capture is asynchronous: wait until every answer is stored.
         for _ in range(100):
-            if captured(gw.url) >= len(QUESTIONS):
+            if metric(gw.url, "tierlm_distill_captured_total") >= len(QUESTIONS):
                 break
             time.sleep(0.1)
-        assert captured(gw.url) == len(QUESTIONS)
+        assert metric(gw.url, "tierlm_distill_captured_total") == len(QUESTIONS)
     finally:
         gw.stop()
     status = distill(cfg, "status")

@@ -49,6 +49,21 @@ pub struct ModelConfig {
     pub adapters: Vec<AdapterConfig>,
 }
 
+impl ModelConfig {
+    /// The model names this entry serves: its own, then each adapter's.
+    pub fn served_names(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.name.as_str()).chain(self.adapters.iter().map(|a| a.name.as_str()))
+    }
+}
+
+/// Whether `name` is served by one of `models` (a base model or an adapter).
+pub fn serves(models: &[ModelConfig], name: &str) -> bool {
+    models
+        .iter()
+        .flat_map(ModelConfig::served_names)
+        .any(|n| n == name)
+}
+
 /// A LoRA adapter (GGUF, llama.cpp's adapter format) served as its own model name,
 /// sharing the base model's weights; it gets its own context and worker, so requests
 /// to the base and to each adapter batch separately.

@@ -10,6 +10,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use tierlm_engine::model::serves;
 use tierlm_engine::{EmbeddingConfig, ModelConfig};
 
 pub const DEFAULT_HOST: &str = "127.0.0.1";
@@ -334,12 +335,7 @@ impl UninitializedConfig {
             if m.name.trim().is_empty() {
                 return Err(ConfigError::Invalid("a model has an empty `name`".into()));
             }
-            let taken = |name: &str, models: &[ModelConfig]| {
-                models
-                    .iter()
-                    .any(|x| x.name == name || x.adapters.iter().any(|a| a.name == name))
-            };
-            if taken(&m.name, &models) {
+            if serves(&models, &m.name) {
                 return Err(ConfigError::Invalid(format!(
                     "model name `{}` is used twice",
                     m.name
@@ -350,7 +346,7 @@ impl UninitializedConfig {
                 let scale = a.scale.unwrap_or(1.0);
                 if a.name.trim().is_empty()
                     || a.name == m.name
-                    || taken(&a.name, &models)
+                    || serves(&models, &a.name)
                     || adapters.iter().any(|x| x.name == a.name)
                 {
                     return Err(ConfigError::Invalid(format!(
@@ -525,11 +521,8 @@ impl UninitializedConfig {
                 ));
             };
             for (task, model) in &d.generative_students {
-                let is_local = models
-                    .iter()
-                    .any(|m| &m.name == model || m.adapters.iter().any(|a| &a.name == model));
                 let profile = router.profiles.iter().find(|p| &p.name == task);
-                if !is_local || profile.is_none_or(|p| p.labels.is_some()) {
+                if !serves(&models, model) || profile.is_none_or(|p| p.labels.is_some()) {
                     return Err(ConfigError::Invalid(format!(
                         "distill.generative_students.{task}: needs a profile `{task}` without \
                          labels and a configured local model or adapter `{model}`"
@@ -632,11 +625,7 @@ fn check_router(
 ) -> Result<(), ConfigError> {
     let invalid = |m: String| Err(ConfigError::Invalid(m));
     r.validate().map_err(ConfigError::Invalid)?;
-    let local = |name: &str| {
-        models
-            .iter()
-            .any(|m| m.name == name || m.adapters.iter().any(|a| a.name == name))
-    };
+    let local = |name: &str| serves(models, name);
     if !local(&r.local_model) {
         return invalid(format!(
             "router.local_model: `{}` is not a configured [[models]] name",

@@ -205,8 +205,8 @@ impl ServerMetrics {
         let mut names: Vec<String> = cfg
             .models
             .iter()
-            .flat_map(|m| std::iter::once(&m.name).chain(m.adapters.iter().map(|a| &a.name)))
-            .cloned()
+            .flat_map(tierlm_engine::ModelConfig::served_names)
+            .map(String::from)
             .collect();
         names.extend(cfg.embeddings.iter().map(|e| e.name.clone()));
         names.extend(cfg.cloud.models.iter().map(|m| m.name.clone()));
