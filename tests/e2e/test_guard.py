@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import tempfile
 import time
@@ -45,16 +46,17 @@ default_action = "local_only"
 """
 
 
-@pytest.fixture(scope="module")
-def env():
+def guarded_gateway(extra: str = ""):
+    """A recording mock and a gateway with CONFIG (plus `extra`) in front of it."""
     record = tempfile.NamedTemporaryFile(prefix="guard-record-", suffix=".jsonl", delete=False)
     record.close()
     audit_dir = tempfile.mkdtemp(prefix="guard-audit-")
     audit = os.path.join(audit_dir, "audit.jsonl")
     mock = start_mock("--record", record.name)
     try:
-        gw, cfg = start_gateway(local_and_mock(mock.url) + CONFIG.replace("{audit}", audit),
-                                "--no-embeddings", log="debug")
+        gw, cfg = start_gateway(
+            local_and_mock(mock.url) + CONFIG.replace("{audit}", audit) + extra,
+            "--no-embeddings", log="debug")
     except RuntimeError:
         mock.stop()
         raise
@@ -63,6 +65,17 @@ def env():
     mock.stop()
     for p in (cfg, record.name):
         os.unlink(p)
+
+
+@pytest.fixture(scope="module")
+def env():
+    yield from guarded_gateway()
+
+
+@pytest.fixture(scope="module")
+def strict_env():
+    """The same gateway with the detectors in strict mode."""
+    yield from guarded_gateway("\n[guard.detectors]\nstrict = true\n")
 
 
 @pytest.fixture(scope="module")
@@ -156,10 +169,16 @@ def test_clean_requests_go_out_unchanged_and_every_egress_is_audited(env, client
 STRUCTURED = {"CREDIT_CARD", "IBAN", "US_SSN", "EMAIL", "PHONE", "IP_ADDRESS"}
 FREE_FORM = {"PERSON", "POSTAL_ADDRESS", "DATE_OF_BIRTH"}
 # Leak ceilings for the free-form types, from the measured recall (docs/BENCHMARKS.md,
-# "Data guard"): the detectors do not find every name, address or birth date, and what
-# they miss goes out. The 4 of 32 dates of birth missed all come from one template with
-# no birth context at all ("It's like that since 25 February 1956").
-FREE_FORM_LEAK_CEILING = {"PERSON": 0.10, "POSTAL_ADDRESS": 0.03, "DATE_OF_BIRTH": 0.15}
+# "Data guard"). By default the detectors want evidence for a name, an address or a
+# birth date, and what they miss goes out: 8% of the names; the 4 of 32 dates of birth
+# missed all come from one template with no birth context ("It's like that since 25
+# February 1956"). Strict mode redacts every Title-case run with an unknown word and
+# every full date; what still goes out is a surname that is also an English word with
+# no cue at all ("Unlike the Peoples novel"): 1 of 610.
+FREE_FORM_LEAK_CEILING = {
+    "default": {"PERSON": 0.10, "POSTAL_ADDRESS": 0.03, "DATE_OF_BIRTH": 0.15},
+    "strict": {"PERSON": 0.005, "POSTAL_ADDRESS": 0.0, "DATE_OF_BIRTH": 0.0},
+}
 
 
 @pytest.fixture(scope="module")
@@ -173,11 +192,14 @@ def pii_sentences():
 
 
 def encodings(value: str) -> set[str]:
-    """How a value can appear in a JSON body: raw, and JSON-escaped."""
+    """How a value can appear in a JSON body: raw, and JSON-escaped. The leak test looks
+    for them as whole words: "Fran" inside "France" is no leak."""
     return {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
 
 
-def test_leak_test_no_detected_value_ever_reaches_the_cloud(env, pii_sentences):
+@pytest.mark.parametrize("mode", ["default", "strict"])
+def test_leak_test_no_detected_value_ever_reaches_the_cloud(mode, request, pii_sentences):
+    env = request.getfixturevalue("env" if mode == "default" else "strict_env")
     assert len(pii_sentences) >= 1000
     before = len(recorded(env).splitlines())
     sealed = pii_sentences[:60]
@@ -204,14 +226,17 @@ def test_leak_test_no_detected_value_ever_reaches_the_cloud(env, pii_sentences):
             if span["type"] not in leaks or len(span["value"]) < 4:
                 continue
             leaks[span["type"]][1] += 1
-            if any(e in bodies for e in encodings(span["value"])):
+            if any(re.search(rf"(?<!\w){re.escape(e)}(?!\w)", bodies)
+                   for e in encodings(span["value"])):
                 leaks[span["type"]][0] += 1
-    print("leaked / values by type:", leaks)
+                if span["type"] in FREE_FORM:
+                    print(f"{mode}: {span['type']} {span['value']!r} went out")
+    print(f"{mode}: leaked / values by type:", leaks)
     for t in STRUCTURED:
         assert leaks[t][0] == 0, f"{t}: {leaks[t][0]} of {leaks[t][1]} values reached the cloud"
     for t in FREE_FORM:
         leaked, total = leaks[t]
-        assert total == 0 or leaked / total <= FREE_FORM_LEAK_CEILING[t], (t, leaks[t])
+        assert total == 0 or leaked / total <= FREE_FORM_LEAK_CEILING[mode][t], (t, leaks[t])
     # local_only requests whose values were found never left.
     for item, (route, _) in zip(pii_sentences, results):
         if route == "local":

@@ -5,10 +5,12 @@
 //! cargo run --release -p tierlm-guard --example guard_eval -- \
 //!     --sentences eval/data/pii/sentences.jsonl \
 //!     [--background eval/data/pii/background.jsonl] [--json] [--show 10] [--top 20] [--reps 5]
+//!     [--strict]
 //! cargo run --release -p tierlm-guard --example guard_eval -- --text "Dear Mr. Smith, ..."
 //! ```
 //!
-//! Runs `Detector::new(&DetectorConfig::default())` and `scan` on every sentence and
+//! Runs `Detector::new(&DetectorConfig::default())` (with `strict = true` under
+//! `--strict`) and `scan` on every sentence and
 //! reports per entity type the gold count, recall (a gold span is found when a detection
 //! of the same type covers at least half of it) and precision (a detection is right when
 //! it overlaps a gold span of its type by half of either), with the missed values; on
@@ -28,7 +30,7 @@ use tierlm_guard::detect::{Detector, DetectorConfig};
 use tierlm_guard::{Entity, EntityKind};
 
 const USAGE: &str = "\
-usage: guard_eval --sentences FILE [--background FILE] [--json] [--show N] [--top N] [--reps N]
+usage: guard_eval --sentences FILE [--background FILE] [--json] [--show N] [--top N] [--reps N] [--strict]
        guard_eval --text TEXT    (print what scan finds in TEXT)";
 const CHUNK_BYTES: usize = 2048;
 /// Recall targets (the rest are reported without one).
@@ -74,6 +76,7 @@ struct Args {
     sentences: String,
     background: Option<String>,
     json: bool,
+    strict: bool,
     show: usize,
     top: usize,
     reps: usize,
@@ -85,6 +88,7 @@ fn parse_args() -> Result<Args, String> {
         sentences: String::new(),
         background: None,
         json: false,
+        strict: false,
         show: 10,
         top: 20,
         reps: 5,
@@ -97,6 +101,7 @@ fn parse_args() -> Result<Args, String> {
             "--text" => args.text = Some(value("--text")?),
             "--background" => args.background = Some(value("--background")?),
             "--json" => args.json = true,
+            "--strict" => args.strict = true,
             "--show" => {
                 args.show = value("--show")?
                     .parse()
@@ -349,6 +354,14 @@ fn timing(detector: &Detector, chunks: &[String], reps: usize) -> Value {
     })
 }
 
+/// The default detectors, strict under `--strict`.
+fn config(args: &Args) -> DetectorConfig {
+    DetectorConfig {
+        strict: args.strict,
+        ..DetectorConfig::default()
+    }
+}
+
 fn run(args: &Args) -> Result<Value, String> {
     let sentences: Vec<Sentence> = read_jsonl(&args.sentences)?;
     let background: Vec<Background> = match &args.background {
@@ -356,7 +369,7 @@ fn run(args: &Args) -> Result<Value, String> {
         None => Vec::new(),
     };
     let t0 = Instant::now();
-    let detector = Detector::new(&DetectorConfig::default())?;
+    let detector = Detector::new(&config(args))?;
     let build_ms = t0.elapsed().as_secs_f64() * 1e3;
     let t1 = Instant::now();
     std::hint::black_box(
@@ -580,7 +593,7 @@ fn main() -> ExitCode {
         }
     };
     if let Some(text) = &args.text {
-        return match Detector::new(&DetectorConfig::default()) {
+        return match Detector::new(&config(&args)) {
             Ok(d) => {
                 for e in d.scan(text) {
                     println!(

@@ -12,6 +12,7 @@ mod custom;
 pub(crate) mod names;
 mod phone;
 mod secrets;
+mod strict;
 mod structured;
 
 use std::time::{Duration, Instant};
@@ -36,6 +37,11 @@ pub struct DetectorConfig {
     pub addresses: bool,
     /// Findings with a lower confidence are dropped; in [0, 1].
     pub min_confidence: f32,
+    /// Fail closed on the free-form types: every Title-case run with a word that is
+    /// not a known English word is a possible person (with `names`), and every full
+    /// date is a possible date of birth, birth context or not. For routes where a
+    /// leaked name costs more than an over-redacted place or company.
+    pub strict: bool,
 }
 
 impl Default for DetectorConfig {
@@ -46,6 +52,7 @@ impl Default for DetectorConfig {
             names: true,
             addresses: true,
             min_confidence: 0.5,
+            strict: false,
         }
     }
 }
@@ -73,6 +80,7 @@ pub struct Detector {
     names: bool,
     addresses: bool,
     min_confidence: f32,
+    strict: bool,
 }
 
 impl Detector {
@@ -85,13 +93,14 @@ impl Detector {
             ));
         }
         Ok(Detector {
-            structured: structured::Structured::new(&cfg.countries)?,
+            structured: structured::Structured::new(&cfg.countries, cfg.strict)?,
             phones: phone::Phones::new()?,
             secrets: secrets::Secrets::new()?,
             custom: custom::Custom::new(&cfg.custom)?,
             names: cfg.names,
             addresses: cfg.addresses,
             min_confidence: cfg.min_confidence,
+            strict: cfg.strict,
         })
     }
 
@@ -99,14 +108,22 @@ impl Detector {
     /// findings at or above `min_confidence`.
     pub fn scan(&self, text: &str) -> Vec<Entity> {
         let mut out = self.raw_structured(text);
-        if self.names {
-            names::find(text, &mut out);
+        // the words, classified once for the name detector and strict mode
+        let words = (self.names && text.chars().any(char::is_uppercase))
+            .then(|| names::tokens(text, names::lexicon()));
+        if let Some(words) = &words {
+            names::find_in(text, words, &mut out);
         }
         if self.addresses {
             address::find(text, &mut out);
         }
-        if self.names {
+        if let Some(words) = &words {
             coref::extend(text, &mut out);
+            // after coref: a strict run ("The Liberace") must not spread its listed
+            // words; its unknown ones are found again wherever they recur
+            if self.strict {
+                strict::find_names(text, words, &mut out);
+            }
         }
         self.finish(text, out)
     }

@@ -26,7 +26,7 @@ const CAPITAL_PREFIXES: [&str; 11] = [
 ];
 
 /// The word lists, loaded once.
-struct Lexicon {
+pub(super) struct Lexicon {
     first: HashSet<&'static str>,
     last: HashSet<&'static str>,
     /// Names that are also common English words, places or months.
@@ -68,7 +68,7 @@ fn word_list(name: &str, phrases: bool) -> Vec<&'static str> {
     out
 }
 
-fn lexicon() -> &'static Lexicon {
+pub(super) fn lexicon() -> &'static Lexicon {
     static LEXICON: OnceLock<Lexicon> = OnceLock::new();
     LEXICON.get_or_init(|| {
         let words = |name: &str| word_list(name, false);
@@ -113,7 +113,7 @@ fn lexicon() -> &'static Lexicon {
 
 /// What a word can be in a name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
+pub(super) enum Role {
     /// A Title-case word: `first`/`last` when the gazetteer has it, `weak` when it is
     /// also a common word or a place, `morph` when it is unknown but ends like a surname.
     Word {
@@ -133,17 +133,17 @@ enum Role {
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Token {
-    start: usize,
+pub(super) struct Token {
+    pub(super) start: usize,
     /// End of the word without a possessive `'s`.
-    end: usize,
+    pub(super) end: usize,
     /// End with the possessive, or with the dot after an initial or honorific.
-    full_end: usize,
-    role: Role,
+    pub(super) full_end: usize,
+    pub(super) role: Role,
 }
 
 impl Token {
-    fn is_word(&self) -> bool {
+    pub(super) fn is_word(&self) -> bool {
         matches!(self.role, Role::Word { .. })
     }
     fn gazetteer(&self) -> bool {
@@ -169,7 +169,7 @@ impl Token {
             }
         )
     }
-    fn strong(&self) -> bool {
+    pub(super) fn strong(&self) -> bool {
         self.strong_first() || self.strong_last()
     }
     /// A known surname, or an unknown word that ends like one.
@@ -177,7 +177,7 @@ impl Token {
         self.strong_last() || matches!(self.role, Role::Word { morph: true, .. })
     }
     /// A word with a possessive `'s`: the end of a name.
-    fn possessive(&self) -> bool {
+    pub(super) fn possessive(&self) -> bool {
         self.is_word() && self.full_end > self.end
     }
     /// An initial with its dot.
@@ -219,7 +219,7 @@ fn words(text: &str) -> Vec<(usize, usize)> {
 
 /// Title case: a capital, then at least one lower-case letter, no digits, and capitals
 /// only after a hyphen or apostrophe or a surname prefix (`McKay`, `LeBlanc`).
-fn is_title(word: &str) -> bool {
+pub(super) fn is_title(word: &str) -> bool {
     let mut chars = word.chars();
     if !chars.next().is_some_and(char::is_uppercase) {
         return false;
@@ -339,7 +339,7 @@ fn ends_with_word(hay: &str, cue: &str) -> bool {
 
 /// Whether byte `at` starts a sentence: only spaces and quotes back to the start of
 /// the text, a line break, a colon or sentence punctuation.
-fn sentence_initial(text: &str, at: usize) -> bool {
+pub(super) fn sentence_initial(text: &str, at: usize) -> bool {
     for c in text[..at].chars().rev() {
         match c {
             ' ' | '\t' | '"' | '\'' | '\u{201c}' | '(' | '*' | '-' | '>' => continue,
@@ -395,7 +395,7 @@ fn alone_before(text: &str, at: usize) -> bool {
 }
 
 /// Whether one space (or nothing after an initial's dot) lies between two tokens.
-fn joined(text: &str, a: &Token, b: &Token) -> bool {
+pub(super) fn joined(text: &str, a: &Token, b: &Token) -> bool {
     let gap = &text[a.full_end..b.start];
     gap == " " || (gap.is_empty() && a.dotted())
 }
@@ -419,17 +419,26 @@ struct Candidate {
     single: bool,
 }
 
-/// Append the person names found in `text`.
-pub(crate) fn find(text: &str, out: &mut Vec<Entity>) {
-    if !text.chars().any(char::is_uppercase) {
-        return;
-    }
-    let lex = lexicon();
+/// The words of `text`, classified.
+pub(super) fn tokens(text: &str, lex: &Lexicon) -> Vec<Token> {
     let mut buf = String::new();
-    let tokens: Vec<Token> = words(text)
+    words(text)
         .into_iter()
         .map(|w| classify(text, w, lex, &mut buf))
-        .collect();
+        .collect()
+}
+
+/// Append the person names found in `text`.
+#[cfg(test)]
+pub(crate) fn find(text: &str, out: &mut Vec<Entity>) {
+    if text.chars().any(char::is_uppercase) {
+        find_in(text, &tokens(text, lexicon()), out);
+    }
+}
+
+/// [`find`] on the words of `text` already classified by [`tokens`].
+pub(super) fn find_in(text: &str, tokens: &[Token], out: &mut Vec<Entity>) {
+    let lex = lexicon();
     // an initial or particle at k belongs to a run when initials and particles and
     // then a word follow it
     let continues = |k: usize| {
@@ -470,7 +479,7 @@ pub(crate) fn find(text: &str, out: &mut Vec<Entity>) {
                 _ => break,
             }
         }
-        if let Some(c) = score(text, lex, &tokens, (i, j), dialogue) {
+        if let Some(c) = score(text, lex, tokens, (i, j), dialogue) {
             found.push(c);
         }
         i = j;

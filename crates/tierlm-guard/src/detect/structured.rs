@@ -1,6 +1,6 @@
 //! Structured identifiers: payment cards (Luhn), IBANs (mod 97), US SSNs, e-mail,
-//! IPv4/IPv6 addresses, dates of birth (only with birth context), medical-record and
-//! health-plan ids (with a label, or the Medicare MBI shape), and the national IDs and
+//! IPv4/IPv6 addresses, dates of birth (with birth context; any full date in strict
+//! mode), medical-record and health-plan ids (with a label, or the Medicare MBI shape), and the national IDs and
 //! passports of the configured countries (phone numbers are in `phone.rs`). Every regex
 //! is guarded by a cheap prefilter (enough digits, a needed character or keyword) so a
 //! message without such values costs a few scans of its bytes.
@@ -93,10 +93,12 @@ pub(crate) struct Structured {
     r: Regexes,
     /// The passport shapes of the configured countries, if any.
     passport: Option<Regex>,
+    /// Every valid full date is a possible date of birth (strict mode).
+    all_dates: bool,
 }
 
 impl Structured {
-    pub(crate) fn new(countries: &[String]) -> Result<Self, String> {
+    pub(crate) fn new(countries: &[String], all_dates: bool) -> Result<Self, String> {
         let mut codes: Vec<&'static str> = Vec::new();
         let mut passports: Vec<&str> = Vec::new();
         for code in countries {
@@ -120,6 +122,7 @@ impl Structured {
             countries: codes,
             r: Regexes::new()?,
             passport,
+            all_dates,
         })
     }
 
@@ -134,7 +137,7 @@ impl Structured {
             (h.digits >= 4 && h.text.contains('.'), Self::ipv4s),
             (h.text.contains(':'), Self::ipv6s),
             (
-                h.digits >= 2 && h.has_any("born|dob|birth|d.o.b"),
+                h.digits >= 2 && (self.all_dates || h.has_any("born|dob|birth|d.o.b")),
                 Self::dates_of_birth,
             ),
             (h.digits >= 1, Self::labelled_ids),
@@ -292,9 +295,12 @@ impl Structured {
             if free_edges(h.text, s, e)
                 && !glued(h.text.as_bytes(), s, e, b"-./")
                 && valid_date(m.as_str())
-                && h.context_before(s, DOB_CTX)
             {
-                out.push(entity(EntityKind::DateOfBirth, s, e, 0.9));
+                if h.context_before(s, DOB_CTX) {
+                    out.push(entity(EntityKind::DateOfBirth, s, e, 0.9));
+                } else if self.all_dates {
+                    out.push(entity(EntityKind::DateOfBirth, s, e, 0.5));
+                }
             }
         }
     }

@@ -69,6 +69,30 @@ fn min_confidence_filters() {
 }
 
 #[test]
+fn strict_mode_takes_every_full_date_and_unknown_name() {
+    let text = "It's like that since 25 February 1956, Tadanori says.";
+    let kinds = |d: &Detector| -> Vec<(String, String)> {
+        d.scan(text)
+            .into_iter()
+            .map(|e| (e.kind.name().to_string(), text[e.start..e.end].to_string()))
+            .collect()
+    };
+    assert!(kinds(&detector(&[])).is_empty());
+    let strict = Detector::new(&DetectorConfig {
+        strict: true,
+        ..DetectorConfig::default()
+    })
+    .unwrap();
+    assert_eq!(
+        kinds(&strict),
+        [
+            ("DATE_OF_BIRTH".to_string(), "25 February 1956".to_string()),
+            ("PERSON".to_string(), "Tadanori".to_string())
+        ]
+    );
+}
+
+#[test]
 fn credit_cards() {
     let d = detector(&[]);
     for (text, value) in [
