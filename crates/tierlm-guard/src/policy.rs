@@ -52,6 +52,9 @@ pub struct PolicyOverride {
     pub default_action: Option<Action>,
     #[serde(default)]
     pub actions: BTreeMap<String, Action>,
+    /// Scan these callers' requests with the detectors in strict mode (or not),
+    /// whatever `detectors.strict` says.
+    pub strict: Option<bool>,
 }
 
 fn default_action() -> Action {
@@ -123,7 +126,10 @@ pub struct Inspection {
 }
 
 pub struct Guard {
+    /// `detectors` as configured, and the same with `strict` flipped when a policy
+    /// asks for the other mode.
     detector: Detector,
+    other_mode: Option<Detector>,
     config: GuardConfig,
 }
 
@@ -157,25 +163,46 @@ impl Guard {
                 ));
             }
         }
-        Ok(Self { detector, config })
+        let other = !config.detectors.strict;
+        let other_mode = match config.policies.iter().any(|p| p.strict == Some(other)) {
+            true => Some(Detector::new(&DetectorConfig {
+                strict: other,
+                ..config.detectors.clone()
+            })?),
+            false => None,
+        };
+        Ok(Self {
+            detector,
+            other_mode,
+            config,
+        })
     }
 
     pub fn config(&self) -> &GuardConfig {
         &self.config
     }
 
-    pub fn detector(&self) -> &Detector {
-        &self.detector
+    /// The detectors that scan this caller's requests.
+    pub fn detector(&self, caller: &Caller) -> &Detector {
+        let strict = self.policy(caller).and_then(|p| p.strict);
+        match (&self.other_mode, strict) {
+            (Some(other), Some(s)) if s != self.config.detectors.strict => other,
+            _ => &self.detector,
+        }
+    }
+
+    /// The first policy override that selects this caller.
+    fn policy(&self, caller: &Caller) -> Option<&PolicyOverride> {
+        self.config.policies.iter().find(|p| {
+            matches(&p.tenant, caller.tenant)
+                && matches(&p.key, caller.key)
+                && matches(&p.model, Some(caller.model))
+        })
     }
 
     /// The action for one entity type, for this caller.
     pub fn action_for(&self, kind: &str, caller: &Caller) -> Action {
-        let over = self.config.policies.iter().find(|p| {
-            matches(&p.tenant, caller.tenant)
-                && matches(&p.key, caller.key)
-                && matches(&p.model, Some(caller.model))
-        });
-        if let Some(p) = over {
+        if let Some(p) = self.policy(caller) {
             if let Some(a) = p.actions.get(kind) {
                 return *a;
             }
@@ -199,9 +226,10 @@ impl Guard {
             found: BTreeMap::new(),
         };
         let mut per_type: Vec<(String, Action)> = Vec::new();
+        let detector = self.detector(caller);
         for text in texts {
             let mut redact = Vec::new();
-            for e in self.detector.scan(text) {
+            for e in detector.scan(text) {
                 let kind = e.kind.name().to_string();
                 let action = self.action_for(&kind, caller);
                 *out.found.entry(kind.clone()).or_insert(0) += 1;
@@ -283,6 +311,28 @@ mod tests {
         );
         assert_eq!(trusted.action, Action::Allow);
         assert!(trusted.to_redact[0].is_empty());
+    }
+
+    #[test]
+    fn a_policy_can_switch_strict_mode() {
+        let g = guard("[[policies]]\nmodel = \"sealed\"\nstrict = true\n[[policies]]\ntenant = \"lab\"\nstrict = false\n");
+        let text = ["Tadanori is very reliable."];
+        let caller = |model| Caller {
+            model,
+            ..Default::default()
+        };
+        assert!(g.inspect(&text, &caller("auto")).found.is_empty());
+        assert_eq!(g.inspect(&text, &caller("sealed")).found["PERSON"], 1);
+        // strict everywhere but for one tenant
+        let g =
+            guard("[detectors]\nstrict = true\n[[policies]]\ntenant = \"lab\"\nstrict = false\n");
+        assert_eq!(g.inspect(&text, &caller("auto")).found["PERSON"], 1);
+        let lab = Caller {
+            tenant: Some("lab"),
+            model: "auto",
+            key: None,
+        };
+        assert!(g.inspect(&text, &lab).found.is_empty());
     }
 
     #[test]
