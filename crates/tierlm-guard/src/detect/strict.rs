@@ -16,8 +16,8 @@ use crate::entity::{Entity, EntityKind};
 
 const KNOWN_WORDS: &str = include_str!("../../data/known_words.txt");
 
-/// Confidence of a strict finding: the default `min_confidence`, below every finding
-/// of the evidence-based detector that names a person.
+/// Confidence of a strict finding: the default `min_confidence`, and below the
+/// evidence-based detector's findings, which win an overlap of the same length.
 const STRICT_CONFIDENCE: f32 = 0.5;
 
 fn known_words() -> &'static HashSet<&'static str> {

@@ -1,9 +1,10 @@
 //! Structured identifiers: payment cards (Luhn), IBANs (mod 97), US SSNs, e-mail,
 //! IPv4/IPv6 addresses, dates of birth (with birth context; any full date in strict
-//! mode), medical-record and health-plan ids (with a label, or the Medicare MBI shape), and the national IDs and
-//! passports of the configured countries (phone numbers are in `phone.rs`). Every regex
-//! is guarded by a cheap prefilter (enough digits, a needed character or keyword) so a
-//! message without such values costs a few scans of its bytes.
+//! mode), medical-record and health-plan ids (with a label, or the Medicare MBI
+//! shape), and the national IDs and passports of the configured countries (phone
+//! numbers are in `phone.rs`). Every regex is guarded by a cheap prefilter (enough
+//! digits, a needed character or keyword) so a message without such values costs a few
+//! scans of its bytes.
 
 use std::net::Ipv6Addr;
 
