@@ -46,7 +46,7 @@ pub(super) struct Lexicon {
     place_prepositions: Vec<&'static str>,
 }
 
-fn lines(data: &'static str) -> impl Iterator<Item = &'static str> {
+pub(super) fn lines(data: &'static str) -> impl Iterator<Item = &'static str> {
     data.lines().map(str::trim).filter(|l| !l.is_empty())
 }
 

@@ -22,13 +22,7 @@ const STRICT_CONFIDENCE: f32 = 0.5;
 
 fn known_words() -> &'static HashSet<&'static str> {
     static KNOWN: OnceLock<HashSet<&'static str>> = OnceLock::new();
-    KNOWN.get_or_init(|| {
-        KNOWN_WORDS
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect()
-    })
+    KNOWN.get_or_init(|| names::lines(KNOWN_WORDS).collect())
 }
 
 /// Whether a Title-case word could be a name nobody has listed: unknown to the
@@ -66,7 +60,9 @@ fn member(text: &str, t: &Token) -> bool {
 /// name is never half redacted; a listed word ("The", "Please") that starts a
 /// sentence is left out of it.
 pub(super) fn find_names(text: &str, tokens: &[Token], out: &mut Vec<Entity>) {
-    let title = |t: &Token| t.is_word() || (t.role == Role::Other && member(text, t));
+    let title = |t: &Token| {
+        t.is_word() || (t.role == Role::Other && names::is_title(&text[t.start..t.end]))
+    };
     let mut buf = String::new();
     let mut i = 0;
     while i < tokens.len() {
