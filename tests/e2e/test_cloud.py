@@ -87,6 +87,25 @@ def test_streaming_matches_whole_answer(client, model):
     assert usage.prompt_tokens == whole.usage.prompt_tokens
 
 
+@pytest.mark.parametrize("model", list(CLOUD))
+def test_streams_reuse_the_upstream_connection(client, cloud, model):
+    # A streamed answer must return its upstream connection to the pool, as a whole
+    # answer does; otherwise every stream pays a new TCP (and, in production, TLS) handshake.
+    ok = cloud["mocks"]["ok"]
+    kw = dict(model=model, messages=ask("Describe the wind in a few words."), max_tokens=8)
+    for _ in client.chat.completions.create(**kw, stream=True):  # warms the pool
+        pass
+    before = mock_stats(ok)
+    n = 8
+    for _ in range(n):
+        text = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(**kw, stream=True)
+                       if c.choices)
+        assert text
+    after = mock_stats(ok)
+    assert after["requests"] - before["requests"] == n
+    assert after["connections"] - before["connections"] <= 1, (before, after)
+
+
 @pytest.mark.parametrize("model", ALL)
 def test_multi_turn(client, model):
     r = client.chat.completions.create(model=model, max_tokens=16, temperature=0, messages=[

@@ -71,7 +71,9 @@ where
 {
     let shared = Arc::new(Shared::new(config)?);
     // Streams are many small writes: without TCP_NODELAY, Nagle and delayed ACKs add ~40 ms.
-    let listener = listener.tap_io(|tcp| {
+    let counted = shared.clone();
+    let listener = listener.tap_io(move |tcp| {
+        counted.stats.connection();
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!("TCP_NODELAY: {e}");
         }

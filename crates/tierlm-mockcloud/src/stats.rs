@@ -63,6 +63,9 @@ pub(crate) enum Outcome {
 pub(crate) struct Stats {
     total: Counters,
     by_model: RwLock<HashMap<String, Counters>>,
+    /// TCP connections accepted so far: a client that reuses its connections (as a
+    /// gateway's pool should) keeps this far below `requests`.
+    connections: AtomicU64,
 }
 
 impl Stats {
@@ -81,12 +84,18 @@ impl Stats {
         map.entry(model.to_string()).or_default().add(outcome);
     }
 
+    /// Counts one accepted TCP connection.
+    pub(crate) fn connection(&self) {
+        self.connections.fetch_add(1, Relaxed);
+    }
+
     pub(crate) fn json(&self) -> Value {
         let map = self.by_model.read().unwrap_or_else(|e| e.into_inner());
         let by_model: BTreeMap<&str, Value> =
             map.iter().map(|(k, v)| (k.as_str(), v.json())).collect();
         let mut out = self.total.json();
         out["by_model"] = json!(by_model);
+        out["connections"] = json!(self.connections.load(Relaxed));
         out
     }
 
@@ -94,5 +103,6 @@ impl Stats {
         let mut map = self.by_model.write().unwrap_or_else(|e| e.into_inner());
         map.clear();
         self.total.clear();
+        self.connections.store(0, Relaxed);
     }
 }

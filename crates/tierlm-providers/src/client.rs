@@ -442,6 +442,12 @@ impl Provider {
     }
 }
 
+/// After a stream's final event, at most this much more of its body is read (to return
+/// the connection to the pool); a provider that keeps sending loses the connection.
+const DRAIN_MAX_BYTES: usize = 64 << 10;
+/// ... and for at most this long.
+const DRAIN_MAX_TIME: Duration = Duration::from_secs(5);
+
 struct StreamState {
     body: BoxStream<'static, reqwest::Result<bytes::Bytes>>,
     parser: SseParser,
@@ -487,8 +493,30 @@ impl StreamState {
         if self.decoder.is_done() && !self.ended {
             self.ended = true;
             self.queue.push_back(StreamItem::End(self.decoder.usage()));
+            self.release_connection();
         }
         Ok(())
+    }
+
+    /// The answer is complete, but the HTTP body may not be: the chunked encoding's last
+    /// chunk (or a trailing newline) usually follows the final event. A body dropped
+    /// before its end closes the connection instead of returning it to the pool, so
+    /// every streamed call would pay a new TCP (and TLS) handshake. The rest is read in
+    /// the background, bounded in bytes and time, so the caller does not wait for it.
+    fn release_connection(&mut self) {
+        let mut body = std::mem::replace(&mut self.body, futures::stream::empty().boxed());
+        tokio::spawn(async move {
+            let drain = async {
+                let mut left = DRAIN_MAX_BYTES;
+                while let Some(Ok(bytes)) = body.next().await {
+                    left = left.saturating_sub(bytes.len());
+                    if left == 0 {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(DRAIN_MAX_TIME, drain).await;
+        });
     }
 
     fn decode(&mut self, events: Vec<crate::sse::SseEvent>) -> Result<(), ProviderError> {
