@@ -254,6 +254,13 @@ impl AuditLog {
         self.torn_tail.as_ref()
     }
 
+    /// Whether [`AuditLog::append`] returns without waiting on a disk sync (a `write`
+    /// to the page cache and a brief lock at most), so async code may call it in place
+    /// instead of on a blocking thread: true with [`AuditSync::Os`].
+    pub fn append_is_quick(&self) -> bool {
+        self.sync == AuditSync::Os
+    }
+
     /// Append `record` as the next entry, durably (written and `sync_data`'d) before
     /// returning it.
     pub fn append(&self, record: AuditRecord) -> Result<AuditEntry, AuditError> {

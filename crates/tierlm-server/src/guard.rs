@@ -256,15 +256,23 @@ pub fn egress_notes(
     }))
 }
 
+/// Appends `record`: in place when that cannot wait on a disk sync (`audit_sync = "os"`),
+/// which spares every cloud request two thread hand-offs, else on a blocking thread.
 async fn write(log: Arc<AuditLog>, record: AuditRecord) -> Result<(), String> {
-    tokio::task::spawn_blocking(move || log.append(record).map(drop).map_err(|e| e.to_string()))
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r)
-        .map_err(|e| {
-            tracing::error!(error = %e, "cannot write the egress audit");
-            "cannot write the egress audit; see the server log".to_string()
-        })
+    let quick = log.append_is_quick();
+    let append = move || log.append(record).map(drop).map_err(|e| e.to_string());
+    let result = if quick {
+        append()
+    } else {
+        tokio::task::spawn_blocking(append)
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r)
+    };
+    result.map_err(|e| {
+        tracing::error!(error = %e, "cannot write the egress audit");
+        "cannot write the egress audit; see the server log".to_string()
+    })
 }
 
 #[cfg(test)]
