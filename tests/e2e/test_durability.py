@@ -6,7 +6,9 @@ A row is in the ledger's row queue file (synced with the default synchronous=FUL
 written to the page cache with ?synchronous=normal) before a response completes, so a
 2xx implies a row that survives the crash: the restart replays the queue into the
 database. The kill comes after a fixed number of answers, while the rest are still
-waiting on the slow (1 s) mock upstream. Both durability modes are tested."""
+waiting on the slow (1 s) mock upstream. Both durability modes are tested, each with
+the egress audit in the matching mode (`audit_sync = "always"` / `"os"`): every
+acknowledged request's egress is on the audit chain, and the chain still verifies."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ import sqlite3
 import subprocess
 import tempfile
 from decimal import Decimal
+
+import json
 
 import httpx
 import pytest
@@ -34,6 +38,10 @@ database_url = "sqlite://{db}{sync}"
 
 [auth]
 require_keys = true
+
+[guard]
+audit_path = "{audit}"
+audit_sync = "{audit_sync}"
 """
 
 TOTAL = 500
@@ -73,17 +81,20 @@ async def fire(url: str, key: str, victim) -> dict[str, int]:
     return outcome
 
 
-@pytest.mark.parametrize("sync", ["", "?synchronous=normal"], ids=["full", "normal"])
-def test_kill_9_under_load_loses_no_acknowledged_row(sync: str):
+@pytest.mark.parametrize("sync,audit_sync", [("", "always"), ("?synchronous=normal", "os")],
+                         ids=["full", "normal"])
+def test_kill_9_under_load_loses_no_acknowledged_row(sync: str, audit_sync: str):
     tmp = tempfile.mkdtemp(prefix="durable-")
     db = os.path.join(tmp, "ledger.db")
+    audit = os.path.join(tmp, "audit.jsonl")
     made = subprocess.run([TIERLM_BIN, "keys", "create", "--database", f"sqlite://{db}",
                            "--tenant", "durable", "--budget-usd", "100"],
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert made.returncode == 0, made.stderr
     key = made.stdout.strip()
     mock = start_mock("--latency-ms", "1000")
-    config = local_and_mock(mock.url) + CONFIG.replace("{db}", db).replace("{sync}", sync)
+    config = local_and_mock(mock.url) + (CONFIG.replace("{db}", db).replace("{sync}", sync)
+                                               .replace("{audit}", audit).replace("{audit_sync}", audit_sync))
     gw = cfg = None
     try:
         gw, cfg = start_gateway(config, "--no-embeddings")
@@ -112,6 +123,13 @@ def test_kill_9_under_load_loses_no_acknowledged_row(sync: str):
         mine = next(g for g in usage["groups"] if g["key"] == key_id)
         assert Decimal(mine["cost_usd"]) == Decimal(by_rows) / Decimal(10**12)
         assert mine["requests"] == len(rows) >= len(acknowledged)
+        # Every answered request left the premises after its audit entry was written.
+        audited = {json.loads(line)["request_id"] for line in open(audit)}
+        unaudited = acknowledged - audited
+        assert not unaudited, f"{len(unaudited)} acknowledged requests have no audit entry"
+        verified = subprocess.run([TIERLM_BIN, "audit", "verify", "--file", audit],
+                                  capture_output=True, text=True, timeout=60)
+        assert verified.returncode == 0, verified.stdout + verified.stderr
         print(f"durability: {len(acknowledged)} of {TOTAL} acknowledged before the kill, "
               f"{len(rows)} rows after the restart")
     finally:
