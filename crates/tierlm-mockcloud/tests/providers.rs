@@ -502,9 +502,12 @@ async fn fixtures_stats_models_and_health() {
         .json()
         .await
         .unwrap();
+    // Each `common::client()` is a new client, so this very request came over the one
+    // connection accepted since the reset.
     assert_eq!(
         stats,
-        json!({"requests": 0, "errors": 0, "prompt_tokens": 0, "completion_tokens": 0, "by_model": {}})
+        json!({"requests": 0, "errors": 0, "prompt_tokens": 0, "completion_tokens": 0, "by_model": {},
+               "connections": 1})
     );
 
     let models: Value = common::client()
