@@ -44,6 +44,14 @@ audit_path = "{audit}"
 audit_sync = "{audit_sync}"
 """
 
+def gateway_config(mock_url: str, db: str, sync: str = "", audit_sync: str = "always") -> str:
+    """The test gateway: SmolLM2 and the mock, the ledger at `db` (with `sync`'s query),
+    the egress audit beside it in `audit_sync` mode."""
+    audit = os.path.join(os.path.dirname(db), "audit.jsonl")
+    return local_and_mock(mock_url) + (CONFIG.replace("{db}", db).replace("{sync}", sync)
+                                       .replace("{audit}", audit).replace("{audit_sync}", audit_sync))
+
+
 TOTAL = 500
 KILL_AFTER = 150
 
@@ -93,8 +101,7 @@ def test_kill_9_under_load_loses_no_acknowledged_row(sync: str, audit_sync: str)
     assert made.returncode == 0, made.stderr
     key = made.stdout.strip()
     mock = start_mock("--latency-ms", "1000")
-    config = local_and_mock(mock.url) + (CONFIG.replace("{db}", db).replace("{sync}", sync)
-                                               .replace("{audit}", audit).replace("{audit_sync}", audit_sync))
+    config = gateway_config(mock.url, db, sync, audit_sync)
     gw = cfg = None
     try:
         gw, cfg = start_gateway(config, "--no-embeddings")
@@ -155,7 +162,7 @@ def test_a_client_that_hangs_up_still_gets_a_row_and_its_reservation_back():
     mock = start_mock("--latency-ms", "1500", "--token-interval-ms", "300")
     gw = cfg = None
     try:
-        gw, cfg = start_gateway(local_and_mock(mock.url) + CONFIG.replace("{db}", db).replace("{sync}", ""),
+        gw, cfg = start_gateway(gateway_config(mock.url, db),
                                "--no-embeddings")
         auth = {"authorization": f"Bearer {key}"}
         body = {"model": "frontier", "max_tokens": 30,
