@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 
+use super::time::MS_PER_DAY;
 use super::*;
 
 /// `<tmp>/tierlm-audit-PID-NAME/nested/audit.jsonl`, its folder removed first.
