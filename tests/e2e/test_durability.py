@@ -13,14 +13,13 @@ acknowledged request's egress is on the audit chain, and the chain still verifie
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sqlite3
 import subprocess
 import tempfile
 from decimal import Decimal
-
-import json
 
 import httpx
 import pytest
@@ -44,10 +43,15 @@ audit_path = "{audit}"
 audit_sync = "{audit_sync}"
 """
 
+def audit_beside(db: str) -> str:
+    """The egress audit file of the gateway whose ledger is `db`."""
+    return os.path.join(os.path.dirname(db), "audit.jsonl")
+
+
 def gateway_config(mock_url: str, db: str, sync: str = "", audit_sync: str = "always") -> str:
     """The test gateway: SmolLM2 and the mock, the ledger at `db` (with `sync`'s query),
     the egress audit beside it in `audit_sync` mode."""
-    audit = os.path.join(os.path.dirname(db), "audit.jsonl")
+    audit = audit_beside(db)
     return local_and_mock(mock_url) + (CONFIG.replace("{db}", db).replace("{sync}", sync)
                                        .replace("{audit}", audit).replace("{audit_sync}", audit_sync))
 
@@ -94,7 +98,7 @@ async def fire(url: str, key: str, victim) -> dict[str, int]:
 def test_kill_9_under_load_loses_no_acknowledged_row(sync: str, audit_sync: str):
     tmp = tempfile.mkdtemp(prefix="durable-")
     db = os.path.join(tmp, "ledger.db")
-    audit = os.path.join(tmp, "audit.jsonl")
+    audit = audit_beside(db)
     made = subprocess.run([TIERLM_BIN, "keys", "create", "--database", f"sqlite://{db}",
                            "--tenant", "durable", "--budget-usd", "100"],
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
