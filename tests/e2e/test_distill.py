@@ -194,6 +194,13 @@ def test_the_flywheel(world):
     assert trained.returncode == 0, trained.stderr
     assert "route state: shadow" in trained.stdout, trained.stdout
     print(trained.stdout)
+    # It reads the sentence encoder's vector of each review after the instruction
+    # every request shares, not only the router's embedding.
+    student = json.load(open(os.path.join(world["tmp"], "students", "sentiment.json")))
+    assert student["features"]["encoder"] == "all-minilm-l6-v2", student["features"]
+    assert student["features"]["prefix"].startswith("Is this movie review"), student["features"]
+    assert student["dims"] == 2 * 384
+    assert "reads the router's embedding + all-minilm-l6-v2" in trained.stdout
 
     # 3. Shadow on live teacher traffic until promoted; then the student answers.
     gw, cfg2 = start_gateway(world["config"])

@@ -23,7 +23,84 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
-use crate::student::TrainingDistribution;
+use crate::error::DistillError;
+
+/// The training embeddings' spread around their centroid, for drift.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingDistribution {
+    /// Unit-length mean direction of the training embeddings.
+    pub centroid: Vec<f32>,
+    pub count: usize,
+    /// Cosine distance (1 − cos) of the training embeddings to the centroid.
+    pub mean_distance: f32,
+    pub p50_distance: f32,
+    pub p95_distance: f32,
+    pub p99_distance: f32,
+}
+
+/// Cosine distance `1 − cos(a, b)` (1 when either is zero).
+pub fn cosine_distance(a: &[f32], b: &[f32]) -> f32 {
+    let (mut ab, mut aa, mut bb) = (0.0f32, 0.0f32, 0.0f32);
+    for (x, y) in a.iter().zip(b) {
+        ab += x * y;
+        aa += x * x;
+        bb += y * y;
+    }
+    if aa <= 0.0 || bb <= 0.0 {
+        return 1.0;
+    }
+    1.0 - ab / (aa.sqrt() * bb.sqrt())
+}
+
+fn quantile(sorted: &[f32], q: f64) -> f32 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+impl TrainingDistribution {
+    /// The reference of a set of embeddings (non-empty, equal lengths).
+    pub fn of(embeddings: &[Vec<f32>]) -> Result<Self, DistillError> {
+        let dims = embeddings.first().map(Vec::len).unwrap_or(0);
+        if dims == 0 {
+            return Err(DistillError::Invalid("no embeddings to describe".into()));
+        }
+        let mut centroid = vec![0.0f32; dims];
+        for e in embeddings {
+            let norm = e.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+            for (c, x) in centroid.iter_mut().zip(e) {
+                *c += x / norm;
+            }
+        }
+        let norm = centroid
+            .iter()
+            .map(|x| x * x)
+            .sum::<f32>()
+            .sqrt()
+            .max(1e-12);
+        centroid.iter_mut().for_each(|c| *c /= norm);
+        let mut d: Vec<f32> = embeddings
+            .iter()
+            .map(|e| cosine_distance(e, &centroid))
+            .collect();
+        d.sort_by(f32::total_cmp);
+        Ok(Self {
+            count: d.len(),
+            mean_distance: d.iter().sum::<f32>() / d.len() as f32,
+            p50_distance: quantile(&d, 0.50),
+            p95_distance: quantile(&d, 0.95),
+            p99_distance: quantile(&d, 0.99),
+            centroid,
+        })
+    }
+
+    /// Cosine distance of `embedding` to the centroid.
+    pub fn distance(&self, embedding: &[f32]) -> f32 {
+        cosine_distance(embedding, &self.centroid)
+    }
+}
 
 /// Thresholds and windows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::drift::TrainingDistribution;
 use crate::error::DistillError;
-use crate::student::TrainingDistribution;
 
 pub const FORMAT_VERSION: u32 = 1;
 

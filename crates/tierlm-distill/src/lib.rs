@@ -15,6 +15,7 @@ pub mod config;
 pub mod drift;
 pub mod error;
 pub mod export;
+pub mod features;
 pub mod generative;
 pub mod promotion;
 pub mod record;
@@ -26,9 +27,13 @@ pub mod synth;
 
 pub use capture::{CaptureQueue, CaptureStats, RecordSink};
 pub use config::{CaptureConfig, DistillConfig, PromotionConfig};
-pub use drift::{DriftAlarm, DriftConfig, DriftMonitor, DriftSignal, DriftStatus, Observation};
+pub use drift::{
+    DriftAlarm, DriftConfig, DriftMonitor, DriftSignal, DriftStatus, Observation,
+    TrainingDistribution,
+};
 pub use error::DistillError;
 pub use export::{export_records, Export, ExportFormat};
+pub use features::StudentFeatures;
 pub use generative::GenerativeStudent;
 pub use promotion::{wilson_lower_bound, PromotionPolicy, RouteEvent, RouteState};
 pub use record::{
@@ -38,7 +43,6 @@ pub use record::{
 pub use store::{DistillStore, DEFAULT_PATH};
 pub use student::{
     expected_calibration_error, LabelStudent, Prediction, TrainOptions, TrainReport,
-    TrainingDistribution,
 };
 pub use synth::{parse_synth_reply, synth_prompt, synth_record, SynthExample, SynthOutcome};
 

@@ -1,5 +1,7 @@
 //! The label student: multinomial logistic regression over sentence embeddings
-//! (384-d MiniLM vectors), with calibrated confidence.
+//! (the router's 384-d MiniLM vector of the request, then the sentence encoder's
+//! vector of its text after the task's opening: [`crate::features`]), with
+//! calibrated confidence.
 //!
 //! - **Model**: features standardised per dimension (mean and scale of the training
 //!   split), then `softmax((W·x + b) / T)` mixed with a uniform noise floor.
@@ -23,18 +25,22 @@
 //!   live traffic with.
 //!
 //! Saved as JSON: labels, standardisation, weights, bias, temperature, the embedding
-//! model's name and the drift reference.
+//! model's name, the features and the drift reference (on the router's part).
 
 use std::path::Path;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use crate::drift::TrainingDistribution;
 use crate::error::DistillError;
 use crate::export::is_validation;
+use crate::features::StudentFeatures;
 
-/// The student file's format version.
-pub const FORMAT_VERSION: u32 = 1;
+/// The student file's format version. Version 2 added `features` (the sentence
+/// encoder's vector after the router's); version 1 files read the router's embedding
+/// alone and still load.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// How to train.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,83 +120,6 @@ mod nan_as_null {
     }
 }
 
-/// The training embeddings' spread around their centroid, for drift.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrainingDistribution {
-    /// Unit-length mean direction of the training embeddings.
-    pub centroid: Vec<f32>,
-    pub count: usize,
-    /// Cosine distance (1 − cos) of the training embeddings to the centroid.
-    pub mean_distance: f32,
-    pub p50_distance: f32,
-    pub p95_distance: f32,
-    pub p99_distance: f32,
-}
-
-/// Cosine distance `1 − cos(a, b)` (1 when either is zero).
-pub fn cosine_distance(a: &[f32], b: &[f32]) -> f32 {
-    let (mut ab, mut aa, mut bb) = (0.0f32, 0.0f32, 0.0f32);
-    for (x, y) in a.iter().zip(b) {
-        ab += x * y;
-        aa += x * x;
-        bb += y * y;
-    }
-    if aa <= 0.0 || bb <= 0.0 {
-        return 1.0;
-    }
-    1.0 - ab / (aa.sqrt() * bb.sqrt())
-}
-
-fn quantile(sorted: &[f32], q: f64) -> f32 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-impl TrainingDistribution {
-    /// The reference of a set of embeddings (non-empty, equal lengths).
-    pub fn of(embeddings: &[Vec<f32>]) -> Result<Self, DistillError> {
-        let dims = embeddings.first().map(Vec::len).unwrap_or(0);
-        if dims == 0 {
-            return Err(DistillError::Invalid("no embeddings to describe".into()));
-        }
-        let mut centroid = vec![0.0f32; dims];
-        for e in embeddings {
-            let norm = e.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-            for (c, x) in centroid.iter_mut().zip(e) {
-                *c += x / norm;
-            }
-        }
-        let norm = centroid
-            .iter()
-            .map(|x| x * x)
-            .sum::<f32>()
-            .sqrt()
-            .max(1e-12);
-        centroid.iter_mut().for_each(|c| *c /= norm);
-        let mut d: Vec<f32> = embeddings
-            .iter()
-            .map(|e| cosine_distance(e, &centroid))
-            .collect();
-        d.sort_by(f32::total_cmp);
-        Ok(Self {
-            count: d.len(),
-            mean_distance: d.iter().sum::<f32>() / d.len() as f32,
-            p50_distance: quantile(&d, 0.50),
-            p95_distance: quantile(&d, 0.95),
-            p99_distance: quantile(&d, 0.99),
-            centroid,
-        })
-    }
-
-    /// Cosine distance of `embedding` to the centroid.
-    pub fn distance(&self, embedding: &[f32]) -> f32 {
-        cosine_distance(embedding, &self.centroid)
-    }
-}
-
 /// A student's answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prediction {
@@ -208,8 +137,12 @@ pub struct Prediction {
 pub struct LabelStudent {
     pub format_version: u32,
     pub task: String,
-    /// The embedding model the inputs must come from (`all-minilm-l6-v2`).
+    /// The router embedding the inputs begin with (`static:all-minilm-l6-v2:128`).
     pub embedding_model: String,
+    /// What follows the router's embedding in an input.
+    #[serde(default)]
+    pub features: StudentFeatures,
+    /// Dimensions of an input: the router's embedding and the encoder's vector.
     pub dims: usize,
     pub labels: Vec<String>,
     /// Per-dimension standardisation: `(x − mean) / scale`.
@@ -371,10 +304,13 @@ fn fit_calibration(z: &[f32], y: &[usize], k: usize) -> Calibration {
 
 impl LabelStudent {
     /// Trains a student for `task` on `embeddings` labelled `targets` over `labels`.
-    /// Targets outside `labels` are skipped (counted in the report).
+    /// Each input is the router's embedding followed by what `features` adds
+    /// ([`StudentFeatures::input`]). Targets outside `labels` are skipped (counted in
+    /// the report).
     pub fn train(
         task: &str,
         embedding_model: &str,
+        features: &StudentFeatures,
         labels: &[String],
         embeddings: &[Vec<f32>],
         targets: &[String],
@@ -400,6 +336,13 @@ impl LabelStudent {
         }
         if embeddings.iter().flatten().any(|x| !x.is_finite()) {
             return Err(DistillError::Invalid("an embedding is not finite".into()));
+        }
+        if dims <= features.encoder_dims {
+            return Err(DistillError::Invalid(format!(
+                "inputs of {dims} dimensions leave nothing for the router's embedding \
+                 after the encoder's {}",
+                features.encoder_dims
+            )));
         }
         let mut train: Vec<(usize, usize)> = Vec::new(); // (example, class)
         let mut calib: Vec<(usize, usize)> = Vec::new();
@@ -490,6 +433,7 @@ impl LabelStudent {
             format_version: FORMAT_VERSION,
             task: task.to_string(),
             embedding_model: embedding_model.to_string(),
+            features: features.clone(),
             dims,
             labels: labels.to_vec(),
             mean,
@@ -498,7 +442,13 @@ impl LabelStudent {
             bias: b,
             temperature: 1.0,
             noise_floor: 0.0,
-            distribution: TrainingDistribution::of(embeddings)?,
+            // Drift is watched on the router's embedding, which every request has.
+            distribution: TrainingDistribution::of(
+                &embeddings
+                    .iter()
+                    .map(|e| e[..dims - features.encoder_dims].to_vec())
+                    .collect::<Vec<_>>(),
+            )?,
             trained_ms: crate::now_ms(),
             report: TrainReport {
                 train_examples: n,
@@ -589,8 +539,17 @@ impl LabelStudent {
             label: self.labels.get(index).cloned().unwrap_or_default(),
             index,
             confidence: f64::from(p[index]).clamp(0.0, 1.0),
-            distance: self.distribution.distance(embedding),
+            distance: self.distribution.distance(self.router_part(embedding)),
         })
+    }
+
+    /// The router's embedding at the start of an input.
+    pub fn router_part<'a>(&self, input: &'a [f32]) -> &'a [f32] {
+        &input[..self.router_dims().min(input.len())]
+    }
+
+    fn router_dims(&self) -> usize {
+        self.dims.saturating_sub(self.features.encoder_dims)
     }
 
     pub fn to_json(&self) -> Result<String, DistillError> {
@@ -609,8 +568,15 @@ impl LabelStudent {
                 detail: detail.to_string(),
             })
         };
-        if s.format_version != FORMAT_VERSION {
-            return bad("unknown format_version");
+        match s.format_version {
+            FORMAT_VERSION => {}
+            1 if s.features == StudentFeatures::default() => {}
+            _ => return bad("unknown format_version"),
+        }
+        if s.features.encoder.is_none() != (s.features.encoder_dims == 0)
+            || s.dims <= s.features.encoder_dims
+        {
+            return bad("features and dims disagree");
         }
         let k = s.labels.len();
         if k < 2 || s.weights.len() != k || s.bias.len() != k {
@@ -619,7 +585,7 @@ impl LabelStudent {
         if s.dims == 0
             || s.mean.len() != s.dims
             || s.scale.len() != s.dims
-            || s.distribution.centroid.len() != s.dims
+            || s.distribution.centroid.len() != s.router_dims()
             || s.weights.iter().any(|w| w.len() != s.dims)
         {
             return bad("a vector has the wrong number of dimensions");

@@ -3,6 +3,7 @@
 //! length like MiniLM's output.
 
 use super::*;
+use crate::features::StudentFeatures;
 use crate::rng::SplitMix64;
 use proptest::prelude::*;
 
@@ -93,6 +94,7 @@ fn separable_clusters_are_learned() {
     let (s, report) = LabelStudent::train(
         "t",
         "all-minilm-l6-v2",
+        &StudentFeatures::default(),
         &labels(3),
         &xs,
         &ys,
@@ -115,6 +117,7 @@ fn noisy_clusters_get_calibrated_confidence() {
     let (s, report) = LabelStudent::train(
         "t",
         "all-minilm-l6-v2",
+        &StudentFeatures::default(),
         &labels(4),
         &xs,
         &ys,
@@ -157,6 +160,7 @@ fn save_load_round_trip_predicts_identically() {
     let (s, _) = LabelStudent::train(
         "ticket",
         "m",
+        &StudentFeatures::default(),
         &labels(3),
         &xs,
         &ys,
@@ -175,12 +179,94 @@ fn save_load_round_trip_predicts_identically() {
 }
 
 #[test]
+fn a_student_reads_the_encoder_vector_and_watches_drift_on_the_router_part() {
+    let mut rng = SplitMix64::new(11);
+    // The router's part says nothing about the class; the encoder's part does.
+    let cl = Clusters::new(&mut rng, 32, 3, 0.3, 0.05);
+    let (enc, ys) = dataset(&mut rng, &cl, 300, 0.0);
+    let texts: Vec<String> = (0..ys.len()).map(|i| format!("Task: input {i}")).collect();
+    let features = StudentFeatures::with_encoder("minilm", 32, &texts, 64);
+    let xs: Vec<Vec<f32>> = enc
+        .iter()
+        .map(|e| features.input(&random_unit(&mut rng, 16), Some(e)).unwrap())
+        .collect();
+    let (s, report) = LabelStudent::train(
+        "t",
+        "static:minilm:128",
+        &features,
+        &labels(3),
+        &xs,
+        &ys,
+        &TrainOptions::default(),
+    )
+    .unwrap();
+    assert!(report.calibration_accuracy > 0.9, "{report:?}");
+    assert_eq!((s.dims, s.distribution.centroid.len()), (48, 16));
+    assert_eq!(s.router_part(&xs[0]), &xs[0][..16]);
+    assert_eq!(s.features.prefix, "Task: input ");
+    let back = LabelStudent::from_json(&s.to_json().unwrap()).unwrap();
+    assert_eq!(back, s);
+    assert_eq!(back.predict(&xs[0]).unwrap(), s.predict(&xs[0]).unwrap());
+    // An input without the encoder's part is refused, not misread.
+    assert!(s.predict(&xs[0][..16]).is_err());
+    // Inputs no wider than the encoder's vector are refused at training.
+    let narrow: Vec<Vec<f32>> = enc.clone();
+    assert!(LabelStudent::train(
+        "t",
+        "m",
+        &features,
+        &labels(3),
+        &narrow,
+        &ys,
+        &TrainOptions::default()
+    )
+    .is_err());
+}
+
+#[test]
+fn a_format_1_student_still_loads_and_a_broken_feature_block_does_not() {
+    let mut rng = SplitMix64::new(13);
+    let cl = Clusters::new(&mut rng, 16, 2, 0.3, 0.05);
+    let (xs, ys) = dataset(&mut rng, &cl, 80, 0.0);
+    let (s, _) = LabelStudent::train(
+        "t",
+        "m",
+        &StudentFeatures::default(),
+        &labels(2),
+        &xs,
+        &ys,
+        &TrainOptions::default(),
+    )
+    .unwrap();
+    // A file written before `features` existed: version 1, no such key.
+    let mut v: serde_json::Value = serde_json::from_str(&s.to_json().unwrap()).unwrap();
+    v["format_version"] = 1.into();
+    v.as_object_mut().unwrap().remove("features");
+    let old = LabelStudent::from_json(&v.to_string()).unwrap();
+    assert_eq!(old.predict(&xs[0]).unwrap(), s.predict(&xs[0]).unwrap());
+    // Version 1 never had an encoder; an encoder without dimensions is nonsense.
+    v["features"] = serde_json::json!({"encoder": "minilm", "encoder_dims": 4});
+    assert!(LabelStudent::from_json(&v.to_string()).is_err());
+    v["format_version"] = FORMAT_VERSION.into();
+    v["features"] = serde_json::json!({"encoder": "minilm", "encoder_dims": 0});
+    assert!(LabelStudent::from_json(&v.to_string()).is_err());
+}
+
+#[test]
 fn a_student_from_few_examples_has_no_calibration_figures_and_still_loads() {
     let mut rng = SplitMix64::new(5);
     let cl = Clusters::new(&mut rng, 32, 2, 0.2, 0.1);
     let (xs, ys) = dataset(&mut rng, &cl, 30, 0.0);
-    let (s, report) =
-        LabelStudent::train("tiny", "m", &labels(2), &xs, &ys, &TrainOptions::default()).unwrap();
+    let (s, report) = LabelStudent::train(
+        "tiny",
+        "m",
+        &StudentFeatures::default(),
+        &labels(2),
+        &xs,
+        &ys,
+        &TrainOptions::default(),
+    )
+    .unwrap();
     assert!(report.calibration_accuracy.is_nan() && report.ece_after.is_nan());
     let json = s.to_json().unwrap();
     assert!(json.contains("\"ece_after\":null"), "{json}");
@@ -196,15 +282,52 @@ fn bad_inputs_and_files_are_refused() {
     let xs = vec![vec![1.0, 0.0], vec![0.0, 1.0]];
     let ys = vec!["a".to_string(), "b".to_string()];
     let opts = TrainOptions::default();
-    assert!(LabelStudent::train("t", "m", &["a".into()], &xs, &ys, &opts).is_err());
+    assert!(LabelStudent::train(
+        "t",
+        "m",
+        &StudentFeatures::default(),
+        &["a".into()],
+        &xs,
+        &ys,
+        &opts
+    )
+    .is_err());
     assert!(
-        LabelStudent::train("t", "m", &labels(2), &xs, &ys, &opts).is_err(),
+        LabelStudent::train(
+            "t",
+            "m",
+            &StudentFeatures::default(),
+            &labels(2),
+            &xs,
+            &ys,
+            &opts
+        )
+        .is_err(),
         "no label in set"
     );
-    assert!(LabelStudent::train("t", "m", &ys, &xs, &ys[..1], &opts).is_err());
+    assert!(LabelStudent::train(
+        "t",
+        "m",
+        &StudentFeatures::default(),
+        &ys,
+        &xs,
+        &ys[..1],
+        &opts
+    )
+    .is_err());
     let ragged = vec![vec![1.0, 0.0], vec![0.0]];
-    assert!(LabelStudent::train("t", "m", &ys, &ragged, &ys, &opts).is_err());
-    let (s, report) = LabelStudent::train("t", "m", &ys, &xs, &ys, &opts).unwrap();
+    assert!(LabelStudent::train(
+        "t",
+        "m",
+        &StudentFeatures::default(),
+        &ys,
+        &ragged,
+        &ys,
+        &opts
+    )
+    .is_err());
+    let (s, report) =
+        LabelStudent::train("t", "m", &StudentFeatures::default(), &ys, &xs, &ys, &opts).unwrap();
     assert_eq!(
         report.calibration_examples, 0,
         "too few examples to hold some out"
@@ -248,7 +371,7 @@ proptest! {
         let mut rng = SplitMix64::new(5);
         let cl = Clusters::new(&mut rng, 8, 3, 0.5, 0.2);
         let (xs, ys) = dataset(&mut rng, &cl, 120, 0.1);
-        let (s, _) = LabelStudent::train("t", "m", &labels(3), &xs, &ys, &TrainOptions::default()).unwrap();
+        let (s, _) = LabelStudent::train("t", "m", &StudentFeatures::default(), &labels(3), &xs, &ys, &TrainOptions::default()).unwrap();
         let p = s.probabilities(&x).unwrap();
         prop_assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-4);
         let pred = s.predict(&x).unwrap();

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use tierlm_distill::{
     label_examples, CaptureQueue, DistillConfig, DistillStore, DriftMonitor, ExportFormat,
-    LabelStudent, Message, Observation, RecordSource, RouteState, TrainOptions, TrainingRecord,
+    LabelStudent, Message, Observation, RecordSource, RouteState, StudentFeatures, TrainOptions,
+    TrainingRecord,
 };
 
 /// A deterministic stand-in for the sentence encoder: a topic direction plus a
@@ -84,6 +85,7 @@ fn the_flywheel_turns() {
     let (student, report) = LabelStudent::train(
         "ticket_priority",
         "stand-in",
+        &StudentFeatures::default(),
         &labels,
         &embeddings,
         &targets,

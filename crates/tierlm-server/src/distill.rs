@@ -33,6 +33,8 @@ use tierlm_distill::{
     normalise_label, CaptureQueue, DistillConfig, DistillStore, DriftMonitor, GenerativeStudent,
     LabelStudent, Message, Observation, Prediction, RecordSource, RouteState, TrainingRecord,
 };
+use tierlm_engine::embeddings::EmbedInput;
+use tierlm_engine::EmbeddingModel;
 
 /// How long a task's route state is trusted before the database is read again.
 const STATE_TTL: Duration = Duration::from_secs(2);
@@ -88,10 +90,26 @@ pub struct Distill {
     store: Arc<DistillStore>,
     queue: CaptureQueue,
     students: HashMap<String, Arc<LabelStudent>>,
+    /// The sentence encoder students of format 2 read (the `[embeddings]` model).
+    encoder: Option<EmbeddingModel>,
     drift: HashMap<String, Mutex<DriftMonitor>>,
     states: Mutex<(Option<Instant>, HashMap<String, RouteState>)>,
     sampled: AtomicU64,
     pub counters: DistillCounters,
+}
+
+/// The sentence encoder's vectors of `texts`, as label students read them (an empty
+/// text is encoded as a blank, which the encoder reads as its special tokens alone).
+/// Blocking and CPU-heavy.
+pub fn encode(encoder: &EmbeddingModel, texts: &[String]) -> Result<Vec<Vec<f32>>, String> {
+    let inputs: Vec<EmbedInput> = texts
+        .iter()
+        .map(|t| EmbedInput::Text(if t.is_empty() { " ".into() } else { t.clone() }))
+        .collect();
+    encoder
+        .embed(&inputs)
+        .map(|(vectors, _)| vectors)
+        .map_err(|e| format!("sentence encoder: {}", e.message))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -100,9 +118,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Distill {
     /// Opens the store, starts the capture writer and loads every saved student whose
-    /// embeddings are the router's (`embedder`, see [`crate::embedder_id`]).
-    /// Blocking (SQLite, files).
-    pub fn open(config: &DistillConfig, embedder: Option<&str>) -> Result<Self, String> {
+    /// embeddings are the router's (`embedder`, see [`crate::embedder_id`]) and whose
+    /// sentence encoder, if it reads one, is `encoder`. Blocking (SQLite, files).
+    pub fn open(
+        config: &DistillConfig,
+        embedder: Option<&str>,
+        encoder: Option<EmbeddingModel>,
+    ) -> Result<Self, String> {
         let store =
             Arc::new(DistillStore::open(&config.path).map_err(|e| format!("distill store: {e}"))?);
         let queue = CaptureQueue::start(Arc::clone(&store), config.capture.queue)
@@ -122,6 +144,18 @@ impl Distill {
                         router = embedder.unwrap_or("none"),
                         "student not loaded: it was trained on other embeddings; retrain it"
                     ),
+                    Ok(s)
+                        if s.features.encoder.is_some()
+                            && s.features.encoder.as_deref()
+                                != encoder.as_ref().map(|e| e.name()) =>
+                    {
+                        tracing::warn!(
+                            task = %s.task,
+                            reads = ?s.features.encoder,
+                            loaded = encoder.as_ref().map(|e| e.name()).unwrap_or("none"),
+                            "student not loaded: it reads another sentence encoder; retrain it"
+                        )
+                    }
                     Ok(s) => {
                         tracing::info!(task = %s.task, path = %path.display(), "student loaded");
                         drift.insert(
@@ -160,6 +194,7 @@ impl Distill {
             store,
             queue,
             students,
+            encoder,
             drift,
             states: Mutex::new((None, HashMap::new())),
             sampled: AtomicU64::new(0),
@@ -233,27 +268,34 @@ impl Distill {
         }
     }
 
-    /// What the task's student (if any) says about a request with this embedding.
-    /// Blocking (it may refresh the route states).
-    pub fn consult(&self, task: &str, embedding: &[f32]) -> Consult {
+    /// What the task's student (if any) says about a request with this router
+    /// embedding. Blocking (it may refresh the route states, and run the sentence
+    /// encoder over the request's text).
+    pub fn consult(&self, task: &str, embedding: &[f32], req: &ChatCompletionRequest) -> Consult {
         let Some(student) = self.students.get(task) else {
             return Consult::default();
         };
         let state = self.state(task);
-        if !(state.student_serves() || state.is_shadow()) {
+        let shadow = state.is_shadow();
+        // In shadow only the sampled requests are compared: the others cost nothing.
+        if !(state.student_serves() || (shadow && self.sample())) {
             return Consult::default();
         }
-        let prediction = match student.predict(embedding) {
+        let prediction = match self.student_input(student, embedding, req) {
+            Ok(x) => student.predict(&x).map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        let prediction = match prediction {
             Ok(p) => p,
             Err(e) => {
-                tracing::warn!(task, error = %e, "distill: the student cannot read this embedding");
+                tracing::warn!(task, error = %e, "distill: the student cannot read this request");
                 return Consult::default();
             }
         };
-        if state.is_shadow() {
+        if shadow {
             return Consult {
                 serve: None,
-                shadow: self.sample().then_some(prediction),
+                shadow: Some(prediction),
             };
         }
         self.observe(
@@ -275,6 +317,30 @@ impl Distill {
         } else {
             Consult::default()
         }
+    }
+
+    /// The student's input for a request: the router's embedding, then the sentence
+    /// encoder's vector of the request's text when the student reads one.
+    fn student_input(
+        &self,
+        student: &LabelStudent,
+        embedding: &[f32],
+        req: &ChatCompletionRequest,
+    ) -> Result<Vec<f32>, String> {
+        let encoded = match (&student.features.encoder, &self.encoder) {
+            (None, _) => None,
+            (Some(_), Some(encoder)) => {
+                let text = student
+                    .features
+                    .encoder_text(&tierlm_router::router::request_text(req));
+                encode(encoder, &[text])?.pop()
+            }
+            (Some(name), None) => return Err(format!("the sentence encoder {name} is not loaded")),
+        };
+        student
+            .features
+            .input(embedding, encoded.as_deref())
+            .map_err(|e| e.to_string())
     }
 
     /// Feeds the task's drift monitor; an alarm is logged, counted and, per policy,

@@ -96,7 +96,8 @@ pub fn load_models(state: &AppState) -> Result<Registry, String> {
         registry.guard = Some(std::sync::Arc::new(guard));
     }
     if let Some(d) = &cfg.distill {
-        let distill = distill::Distill::open(d, embedder_id(cfg).as_deref())?;
+        let distill =
+            distill::Distill::open(d, embedder_id(cfg).as_deref(), registry.embeddings.clone())?;
         tracing::info!(path = %d.path.display(), capture = d.capture.enabled, "distillation ready");
         registry.distill = Some(std::sync::Arc::new(distill));
     }

@@ -124,11 +124,16 @@ pub enum DistillCommand {
         out: PathBuf,
     },
     /// Train the task's student on its records and put the task in shadow: a label
-    /// task gets a classifier on the router's embeddings, a generative task a LoRA
+    /// task gets a classifier on the router's embedding and the sentence encoder's
+    /// vector of the request after the task's instructions, a generative task a LoRA
     /// adapter for the local model (`STUDENTS_DIR/TASK.lora.gguf`).
     Train {
         #[arg(long)]
         task: String,
+        /// Label tasks: read the router's embedding alone, without the sentence
+        /// encoder's vector of the request (students of format 1).
+        #[arg(long)]
+        no_encoder: bool,
         #[command(flatten)]
         lora: LoraArgs,
     },

@@ -8,8 +8,9 @@
 //! - `synthesize`: ask the teacher, through a running gateway's OpenAI-compatible API
 //!   (so the call is guarded, audited and priced like any other), for new labelled
 //!   examples in the style of the captured ones; deduplicated and validated;
-//! - `train`: a label student on the router's own embeddings, saved where the gateway
-//!   loads it, and the task put in shadow;
+//! - `train`: a label student on the router's own embeddings and the sentence
+//!   encoder's vector of each request after the task's instructions, saved where the
+//!   gateway loads it, and the task put in shadow;
 //! - `promote` / `demote`: hand a task's route to its student or back to the teacher,
 //!   logged with who, when and why; `events` prints that log.
 //!
@@ -20,7 +21,7 @@ use std::process::ExitCode;
 
 use tierlm_distill::{
     label_examples, parse_synth_reply, synth_prompt, synth_record, DistillConfig, DistillStore,
-    ExportFormat, LabelStudent, SynthExample, TrainOptions,
+    ExportFormat, LabelStudent, StudentFeatures, SynthExample, TrainOptions,
 };
 use tierlm_server::config::{self, Overrides};
 use tierlm_server::Config;
@@ -123,8 +124,12 @@ fn dispatch(args: &DistillArgs) -> Result<String, String> {
             seed,
             out,
         } => export(&cfg, task, format, *validation, *seed, out),
-        DistillCommand::Train { task, lora } => match profile(&cfg, task)?.labels {
-            Some(_) => train(&cfg, task),
+        DistillCommand::Train {
+            task,
+            no_encoder,
+            lora,
+        } => match profile(&cfg, task)?.labels {
+            Some(_) => train(&cfg, task, !*no_encoder),
             None => crate::distill_lora::train(&cfg, task, lora),
         },
         DistillCommand::Synthesize {
@@ -239,7 +244,7 @@ fn export(
     ))
 }
 
-fn train(cfg: &Config, task: &str) -> Result<String, String> {
+fn train(cfg: &Config, task: &str, with_encoder: bool) -> Result<String, String> {
     let d = distill_config(cfg)?;
     let p = profile(cfg, task)?;
     let labels = p
@@ -258,11 +263,29 @@ fn train(cfg: &Config, task: &str) -> Result<String, String> {
     }
     let router = router(cfg)?;
     let embeddings = embed_all(&router, &texts)?;
+    let (features, inputs) = match (&cfg.embeddings, with_encoder) {
+        (Some(e), true) => {
+            let encoder = tierlm_engine::EmbeddingModel::load(e)?;
+            let words = router.config().route_words;
+            let features =
+                StudentFeatures::with_encoder(encoder.name(), encoder.dims(), &texts, words);
+            let bodies: Vec<String> = texts.iter().map(|t| features.encoder_text(t)).collect();
+            let encoded = tierlm_server::distill::encode(&encoder, &bodies)?;
+            let inputs = embeddings
+                .iter()
+                .zip(&encoded)
+                .map(|(r, e)| features.input(r, Some(e)).map_err(|e| e.to_string()))
+                .collect::<Result<Vec<_>, String>>()?;
+            (features, inputs)
+        }
+        _ => (StudentFeatures::default(), embeddings),
+    };
     let (student, report) = LabelStudent::train(
         task,
         &embedder,
+        &features,
         &labels,
-        &embeddings,
+        &inputs,
         &targets,
         &TrainOptions::default(),
     )
@@ -278,8 +301,15 @@ fn train(cfg: &Config, task: &str) -> Result<String, String> {
     let state = store
         .start_shadow(task, &who(), &reason)
         .map_err(|e| e.to_string())?;
+    let reads = match &features.encoder {
+        Some(name) => format!(
+            "the router's embedding + {name} of the request after its first {} characters",
+            features.prefix.len()
+        ),
+        None => "the router's embedding".to_string(),
+    };
     Ok(format!(
-        "{task}: student saved to {}\n  {} training + {} calibration examples ({} skipped), {} epochs, {} ms\n  \
+        "{task}: student saved to {}\n  reads {reads}\n  {} training + {} calibration examples ({} skipped), {} epochs, {} ms\n  \
          train accuracy {:.3}, calibration accuracy {:.3}, ECE {:.3} -> {:.3} (temperature {:.2})\n  \
          route state: {} (restart the gateway to load the student)\n",
         path.display(),

@@ -126,7 +126,7 @@ pub async fn serve(
             (Some(dist), Some(p), Some(e))
                 if d.route != Route::Refuse && p.config.labels.is_some() =>
             {
-                dist.consult(p.name(), e)
+                dist.consult(p.name(), e, &req)
             }
             _ => Consult::default(),
         };
