@@ -50,6 +50,26 @@ fn labels(k: usize) -> Vec<String> {
     (0..k).map(|c| format!("label_{c}")).collect()
 }
 
+/// A student on plain inputs (no encoder) over `k` labels, with the default options.
+fn train_plain(
+    task: &str,
+    model: &str,
+    k: usize,
+    xs: &[Vec<f32>],
+    ys: &[String],
+) -> (LabelStudent, TrainReport) {
+    LabelStudent::train(
+        task,
+        model,
+        &StudentFeatures::default(),
+        &labels(k),
+        xs,
+        ys,
+        &TrainOptions::default(),
+    )
+    .unwrap()
+}
+
 /// `n` examples with a `flip` share of labels replaced by a random one.
 fn dataset(
     rng: &mut SplitMix64,
@@ -91,16 +111,7 @@ fn separable_clusters_are_learned() {
     let mut rng = SplitMix64::new(1);
     let cl = Clusters::new(&mut rng, 384, 3, 0.3, 0.05);
     let (xs, ys) = dataset(&mut rng, &cl, 1500, 0.0);
-    let (s, report) = LabelStudent::train(
-        "t",
-        "all-minilm-l6-v2",
-        &StudentFeatures::default(),
-        &labels(3),
-        &xs,
-        &ys,
-        &TrainOptions::default(),
-    )
-    .unwrap();
+    let (s, report) = train_plain("t", "all-minilm-l6-v2", 3, &xs, &ys);
     let (tx, ty) = dataset(&mut rng, &cl, 600, 0.0);
     let (acc, ece) = evaluate(&s, &tx, &ty);
     println!("separable: accuracy {acc:.4}, ECE {ece:.4}, {report:?}");
@@ -114,16 +125,7 @@ fn noisy_clusters_get_calibrated_confidence() {
     let mut rng = SplitMix64::new(2);
     let cl = Clusters::new(&mut rng, 384, 4, 0.12, 0.05);
     let (xs, ys) = dataset(&mut rng, &cl, 3000, 0.1);
-    let (s, report) = LabelStudent::train(
-        "t",
-        "all-minilm-l6-v2",
-        &StudentFeatures::default(),
-        &labels(4),
-        &xs,
-        &ys,
-        &TrainOptions::default(),
-    )
-    .unwrap();
+    let (s, report) = train_plain("t", "all-minilm-l6-v2", 4, &xs, &ys);
     let (tx, ty) = dataset(&mut rng, &cl, 4000, 0.1);
     let (acc, ece) = evaluate(&s, &tx, &ty);
     // The same model without temperature scaling, on the same test set.
@@ -157,16 +159,7 @@ fn save_load_round_trip_predicts_identically() {
     let mut rng = SplitMix64::new(3);
     let cl = Clusters::new(&mut rng, 64, 3, 0.2, 0.1);
     let (xs, ys) = dataset(&mut rng, &cl, 400, 0.05);
-    let (s, _) = LabelStudent::train(
-        "ticket",
-        "m",
-        &StudentFeatures::default(),
-        &labels(3),
-        &xs,
-        &ys,
-        &TrainOptions::default(),
-    )
-    .unwrap();
+    let (s, _) = train_plain("ticket", "m", 3, &xs, &ys);
     let dir = std::env::temp_dir().join(format!("tierlm-distill-student-{}", std::process::id()));
     let path = dir.join("students").join("ticket.json");
     s.save(&path).unwrap();
@@ -228,16 +221,7 @@ fn a_format_1_student_still_loads_and_a_broken_feature_block_does_not() {
     let mut rng = SplitMix64::new(13);
     let cl = Clusters::new(&mut rng, 16, 2, 0.3, 0.05);
     let (xs, ys) = dataset(&mut rng, &cl, 80, 0.0);
-    let (s, _) = LabelStudent::train(
-        "t",
-        "m",
-        &StudentFeatures::default(),
-        &labels(2),
-        &xs,
-        &ys,
-        &TrainOptions::default(),
-    )
-    .unwrap();
+    let (s, _) = train_plain("t", "m", 2, &xs, &ys);
     // A file written before `features` existed: version 1, no such key.
     let mut v: serde_json::Value = serde_json::from_str(&s.to_json().unwrap()).unwrap();
     v["format_version"] = 1.into();
@@ -257,16 +241,7 @@ fn a_student_from_few_examples_has_no_calibration_figures_and_still_loads() {
     let mut rng = SplitMix64::new(5);
     let cl = Clusters::new(&mut rng, 32, 2, 0.2, 0.1);
     let (xs, ys) = dataset(&mut rng, &cl, 30, 0.0);
-    let (s, report) = LabelStudent::train(
-        "tiny",
-        "m",
-        &StudentFeatures::default(),
-        &labels(2),
-        &xs,
-        &ys,
-        &TrainOptions::default(),
-    )
-    .unwrap();
+    let (s, report) = train_plain("tiny", "m", 2, &xs, &ys);
     assert!(report.calibration_accuracy.is_nan() && report.ece_after.is_nan());
     let json = s.to_json().unwrap();
     assert!(json.contains("\"ece_after\":null"), "{json}");
@@ -371,7 +346,7 @@ proptest! {
         let mut rng = SplitMix64::new(5);
         let cl = Clusters::new(&mut rng, 8, 3, 0.5, 0.2);
         let (xs, ys) = dataset(&mut rng, &cl, 120, 0.1);
-        let (s, _) = LabelStudent::train("t", "m", &StudentFeatures::default(), &labels(3), &xs, &ys, &TrainOptions::default()).unwrap();
+        let (s, _) = train_plain("t", "m", 3, &xs, &ys);
         let p = s.probabilities(&x).unwrap();
         prop_assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-4);
         let pred = s.predict(&x).unwrap();
