@@ -175,9 +175,14 @@ FREE_FORM = {"PERSON", "POSTAL_ADDRESS", "DATE_OF_BIRTH"}
 # February 1956"). Strict mode redacts every Title-case run with an unknown word and
 # every full date; what still goes out is a surname that is also an English word with
 # no cue at all ("Unlike the Peoples novel"): 1 of 610.
+# The same sentences in capitals (a form, a shouted message): by default a name in
+# capitals needs a full name or a cue, so about half go out; strict mode also takes
+# every run of two or more words in capitals with an unknown word.
 FREE_FORM_LEAK_CEILING = {
-    "default": {"PERSON": 0.10, "POSTAL_ADDRESS": 0.03, "DATE_OF_BIRTH": 0.15},
-    "strict": {"PERSON": 0.005, "POSTAL_ADDRESS": 0.0, "DATE_OF_BIRTH": 0.0},
+    ("default", "as written"): {"PERSON": 0.10, "POSTAL_ADDRESS": 0.03, "DATE_OF_BIRTH": 0.15},
+    ("strict", "as written"): {"PERSON": 0.005, "POSTAL_ADDRESS": 0.0, "DATE_OF_BIRTH": 0.0},
+    ("default", "capitals"): {"PERSON": 0.55, "POSTAL_ADDRESS": 0.05, "DATE_OF_BIRTH": 0.15},
+    ("strict", "capitals"): {"PERSON": 0.03, "POSTAL_ADDRESS": 0.02, "DATE_OF_BIRTH": 0.0},
 }
 
 
@@ -197,10 +202,19 @@ def encodings(value: str) -> set[str]:
     return {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
 
 
+def in_capitals(item: dict) -> dict:
+    """The sentence and its values in upper case."""
+    spans = [dict(span, value=span["value"].upper()) for span in item["spans"]]
+    return dict(item, text=item["text"].upper(), spans=spans)
+
+
+@pytest.mark.parametrize("case", ["as written", "capitals"])
 @pytest.mark.parametrize("mode", ["default", "strict"])
-def test_leak_test_no_detected_value_ever_reaches_the_cloud(mode, request, pii_sentences):
+def test_leak_test_no_detected_value_ever_reaches_the_cloud(mode, case, request, pii_sentences):
     env = request.getfixturevalue("env" if mode == "default" else "strict_env")
     assert len(pii_sentences) >= 1000
+    if case == "capitals":
+        pii_sentences = [in_capitals(item) for item in pii_sentences]
     before = len(recorded(env).splitlines())
     sealed = pii_sentences[:60]
 
@@ -230,13 +244,14 @@ def test_leak_test_no_detected_value_ever_reaches_the_cloud(mode, request, pii_s
                    for e in encodings(span["value"])):
                 leaks[span["type"]][0] += 1
                 if span["type"] in FREE_FORM:
-                    print(f"{mode}: {span['type']} {span['value']!r} went out")
-    print(f"{mode}: leaked / values by type:", leaks)
+                    print(f"{mode}, {case}: {span['type']} {span['value']!r} went out")
+    print(f"{mode}, {case}: leaked / values by type:", leaks)
     for t in STRUCTURED:
         assert leaks[t][0] == 0, f"{t}: {leaks[t][0]} of {leaks[t][1]} values reached the cloud"
     for t in FREE_FORM:
         leaked, total = leaks[t]
-        assert total == 0 or leaked / total <= FREE_FORM_LEAK_CEILING[mode][t], (t, leaks[t])
+        ceiling = FREE_FORM_LEAK_CEILING[mode, case][t]
+        assert total == 0 or leaked / total <= ceiling, (t, leaks[t])
     # local_only requests whose values were found never left.
     for item, (route, _) in zip(pii_sentences, results):
         if route == "local":

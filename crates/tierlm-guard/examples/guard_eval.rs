@@ -5,7 +5,7 @@
 //! cargo run --release -p tierlm-guard --example guard_eval -- \
 //!     --sentences eval/data/pii/sentences.jsonl \
 //!     [--background eval/data/pii/background.jsonl] [--json] [--show 10] [--top 20] [--reps 5]
-//!     [--strict]
+//!     [--strict] [--case upper|lower]
 //! cargo run --release -p tierlm-guard --example guard_eval -- --text "Dear Mr. Smith, ..."
 //! ```
 //!
@@ -18,7 +18,9 @@
 //! false positives if the text is free of PII) and the most frequent detections; and the
 //! p50/p99 time of `scan_structured` and of `scan` on 2 KB chunks of the background (of
 //! the sentences when there is none), their difference being the cost of the name and
-//! address detectors.
+//! address detectors. `--case upper` (or `lower`) changes the case of every letter of
+//! the sentences first (where that keeps its UTF-8 length, so byte offsets stay), to see what a form or a message typed in
+//! capitals (or in lower case) does to recall; the background is left as it is.
 
 use std::collections::{BTreeMap, HashMap};
 use std::process::ExitCode;
@@ -31,6 +33,7 @@ use tierlm_guard::{Entity, EntityKind};
 
 const USAGE: &str = "\
 usage: guard_eval --sentences FILE [--background FILE] [--json] [--show N] [--top N] [--reps N] [--strict]
+                  [--case upper|lower]
        guard_eval --text TEXT    (print what scan finds in TEXT)";
 const CHUNK_BYTES: usize = 2048;
 /// Recall targets (the rest are reported without one).
@@ -77,6 +80,8 @@ struct Args {
     background: Option<String>,
     json: bool,
     strict: bool,
+    /// `upper` or `lower`: change the sentences' letters to that case.
+    case: Option<String>,
     show: usize,
     top: usize,
     reps: usize,
@@ -89,6 +94,7 @@ fn parse_args() -> Result<Args, String> {
         background: None,
         json: false,
         strict: false,
+        case: None,
         show: 10,
         top: 20,
         reps: 5,
@@ -102,6 +108,10 @@ fn parse_args() -> Result<Args, String> {
             "--background" => args.background = Some(value("--background")?),
             "--json" => args.json = true,
             "--strict" => args.strict = true,
+            "--case" => match value("--case")?.as_str() {
+                c @ ("upper" | "lower") => args.case = Some(c.to_string()),
+                other => return Err(format!("--case: upper or lower, not {other:?}")),
+            },
             "--show" => {
                 args.show = value("--show")?
                     .parse()
@@ -362,8 +372,35 @@ fn config(args: &Args) -> DetectorConfig {
     }
 }
 
+/// `text` in upper (or lower) case, letter by letter where the other case has the same
+/// UTF-8 length (so the gold spans' byte offsets stay right; `ß` stays `ß`).
+fn change_case(text: &str, upper: bool) -> String {
+    text.chars()
+        .map(|c| {
+            let mut other: Vec<char> = if upper {
+                c.to_uppercase().collect()
+            } else {
+                c.to_lowercase().collect()
+            };
+            match other.pop() {
+                Some(o) if other.is_empty() && o.len_utf8() == c.len_utf8() => o,
+                _ => c,
+            }
+        })
+        .collect()
+}
+
 fn run(args: &Args) -> Result<Value, String> {
-    let sentences: Vec<Sentence> = read_jsonl(&args.sentences)?;
+    let mut sentences: Vec<Sentence> = read_jsonl(&args.sentences)?;
+    if let Some(case) = &args.case {
+        let upper = case == "upper";
+        for s in &mut sentences {
+            s.text = change_case(&s.text, upper);
+            for g in &mut s.spans {
+                g.value = change_case(&g.value, upper);
+            }
+        }
+    }
     let background: Vec<Background> = match &args.background {
         Some(p) => read_jsonl(p)?,
         None => Vec::new(),
@@ -405,6 +442,7 @@ fn run(args: &Args) -> Result<Value, String> {
     }
     let mut report = json!({
         "sentences": sentences.len(),
+        "case": args.case,
         "detector_build_ms": build_ms,
         "first_scan_ms": first_scan_ms,
         "types": types,

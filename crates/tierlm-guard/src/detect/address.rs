@@ -304,6 +304,15 @@ fn year_after_preposition(text: &str, start: usize) -> bool {
     .any(|w| before.ends_with(w))
 }
 
+/// Whether `word` is a US state, Canadian province or Australian state code (`IL`,
+/// `QC`, `NSW`).
+pub(super) fn is_state_code(word: &str) -> bool {
+    static RE: OnceLock<Option<Regex>> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(&format!("^{STATE}$")).ok())
+        .as_ref()
+        .is_some_and(|re| re.is_match(word))
+}
+
 /// Append the postal addresses found in `text`.
 pub(crate) fn find(text: &str, out: &mut Vec<Entity>) {
     if !text.bytes().any(|b| b.is_ascii_digit()) {

@@ -7,6 +7,7 @@
 //! without context lowers it, and findings under `min_confidence` are dropped.
 
 pub(crate) mod address;
+mod capitals;
 mod coref;
 mod custom;
 pub(crate) mod names;
@@ -116,6 +117,14 @@ impl Detector {
         }
         if self.addresses {
             address::find(text, &mut out);
+        }
+        if self.names || self.addresses {
+            let wanted = capitals::Wanted {
+                names: self.names,
+                addresses: self.addresses,
+                strict: self.strict,
+            };
+            capitals::find(text, &wanted, &mut out);
         }
         if let Some(words) = &words {
             coref::extend(text, &mut out);

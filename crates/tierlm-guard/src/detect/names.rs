@@ -111,6 +111,24 @@ pub(super) fn lexicon() -> &'static Lexicon {
     })
 }
 
+impl Lexicon {
+    /// Whether the gazetteer lists `lower` (lower-case) as a given name or a surname.
+    pub(super) fn is_name(&self, lower: &str) -> bool {
+        self.first.contains(lower) || self.last.contains(lower)
+    }
+
+    /// Whether an honorific or a strong cue (`name:`, `Dear`, `patient`) comes just
+    /// before byte `at` of `text`.
+    pub(super) fn introduced(&self, text: &str, at: usize) -> bool {
+        let cue_text = before(text, at);
+        let last_word = cue_text
+            .rsplit(|c: char| !c.is_alphabetic())
+            .next()
+            .unwrap_or_default();
+        self.honorifics.contains(last_word) || has_cue(&cue_text, &self.strong_cues)
+    }
+}
+
 /// What a word can be in a name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Role {
@@ -191,7 +209,7 @@ fn is_word_char(c: char) -> bool {
 }
 
 /// Split `text` into words: letters and digits, with inner apostrophes and hyphens.
-fn words(text: &str) -> Vec<(usize, usize)> {
+pub(super) fn words(text: &str) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut start: Option<usize> = None;
     let mut chars = text.char_indices().peekable();

@@ -14,7 +14,9 @@ use super::{char_at, char_before, entity, re, Hints};
 use crate::entity::{Entity, EntityKind};
 
 const CARD: &str = r"(?-u:\b)(?:[0-9]{13,19}|[0-9]{4}(?:[ -][0-9]{4}){2}[ -][0-9]{1,4}(?:[ -][0-9]{1,3})?|[0-9]{4}[ -][0-9]{6}[ -][0-9]{4,5})(?-u:\b)";
-const IBAN: &str = r"(?-u:\b)[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?-u:\b)";
+/// Any case: an IBAN typed in lower case ("gb82 west ...") is still one.
+const IBAN: &str =
+    r"(?i)(?-u:\b)[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?-u:\b)";
 const SSN: &str = r"(?-u:\b)(?:[0-9]{3}[- ][0-9]{2}[- ][0-9]{4}|[0-9]{9})(?-u:\b)";
 const EMAIL: &str = r"[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,63}(?-u:\b)";
 const IPV4: &str = r"(?-u:\b)(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?-u:\b)";
@@ -190,9 +192,9 @@ impl Structured {
                 .bytes()
                 .enumerate()
                 .filter(|&(_, b)| b != b' ')
-                .map(|(i, b)| (b, s + i + 1))
+                .map(|(i, b)| (b.to_ascii_uppercase(), s + i + 1))
                 .collect();
-            let (len, known) = match iban_length(&m.as_str()[..2]) {
+            let (len, known) = match iban_length(&m.as_str()[..2].to_ascii_uppercase()) {
                 Some(len) => (len, true),
                 None => (chars.len(), false),
             };

@@ -150,11 +150,17 @@ fn ibans() {
             "to NL91 ABNA 0417 1643 00 ABCD today",
             "NL91 ABNA 0417 1643 00",
         ),
+        // typed in lower case
+        (
+            "iban gb82 west 1234 5698 7654 32",
+            "gb82 west 1234 5698 7654 32",
+        ),
     ] {
         assert_finds(&d, text, "IBAN", value);
     }
     assert_none(&d, "wire to DE89 3704 0044 0532 0130 01 please", "IBAN");
     assert_none(&d, "GB82WEST1234569876543 is short", "IBAN");
+    assert_none(&d, "wire to de89 3704 0044 0532 0130 01 please", "IBAN");
 }
 
 #[test]
