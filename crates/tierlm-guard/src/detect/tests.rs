@@ -496,6 +496,22 @@ proptest! {
         check_spans(&text, &d.scan(&text));
     }
 
+    /// Words in capitals (with capitals whose lower case is longer or shorter: `İ`, `ẞ`)
+    /// between lower-case words, numbers and line breaks: the folded copy and its
+    /// windows must keep every offset on a character boundary, in both modes.
+    #[test]
+    fn scan_never_panics_on_text_in_capitals(
+        text in "([A-ZÅÉİẞ]{1,9}[ ,.:\n]{1,2}|[a-zé]{1,6} |[0-9]{1,5} |(MR|DR|NAME:) ){0,80}",
+    ) {
+        check_spans(&text, &all().scan(&text));
+        let strict = Detector::new(&DetectorConfig {
+            strict: true,
+            ..DetectorConfig::default()
+        })
+        .unwrap();
+        check_spans(&text, &strict.scan(&text));
+    }
+
     #[test]
     fn scan_never_panics_on_id_like_text(text in "[0-9A-Za-z @.:+()/#=_-]{0,40}[ é中\u{1F600}ß]{0,3}[0-9A-Fa-f :.+-]{0,60}") {
         let d = all();
