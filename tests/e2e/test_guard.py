@@ -176,7 +176,7 @@ FREE_FORM = {"PERSON", "POSTAL_ADDRESS", "DATE_OF_BIRTH"}
 # every full date; what still goes out is a surname that is also an English word with
 # no cue at all ("Unlike the Peoples novel"): 1 of 610.
 # The same sentences in capitals (a form, a shouted message): by default a name in
-# capitals needs a full name or a cue, so about half go out; strict mode also takes
+# capitals needs a full name or a cue, so 44% go out; strict mode also takes
 # every run of two or more words in capitals with an unknown word.
 FREE_FORM_LEAK_CEILING = {
     ("default", "as written"): {"PERSON": 0.10, "POSTAL_ADDRESS": 0.03, "DATE_OF_BIRTH": 0.15},

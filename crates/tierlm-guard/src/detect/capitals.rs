@@ -39,6 +39,17 @@ fn in_capitals(word: &str) -> bool {
     letters >= 2
 }
 
+/// Append `word` in lower case, letter by letter where that keeps the UTF-8 length.
+fn push_lower(word: &str, out: &mut String) {
+    for c in word.chars() {
+        let mut lower = c.to_lowercase();
+        match (lower.next(), lower.next()) {
+            (Some(l), None) if l.len_utf8() == c.len_utf8() => out.push(l),
+            _ => out.push(c),
+        }
+    }
+}
+
 /// Append `word` in Title case: the first letter, and any letter after a hyphen or an
 /// apostrophe, stays a capital ("JEAN-PAUL" → "Jean-Paul", "O'BRIEN" → "O'Brien").
 fn push_title(word: &str, out: &mut String) {
@@ -62,9 +73,15 @@ fn state_before_number(text: &str, start: usize, end: usize) -> bool {
         && address::is_state_code(&text[start..end])
 }
 
-/// `text` with its words in capitals folded to Title case, and where those words are.
+/// `text` with its words in capitals folded, and where those words are.
 struct Folded {
+    /// Every word in capitals in Title case: what the address detector reads.
     text: String,
+    /// For the name detector outside strict mode: a word in capitals that is a known
+    /// English word and no gazetteer name in lower case ("HAVE YOU HEARD KIRA FRANSSON SPEAK" → "have you
+    /// heard Kira Fransson speak"), the others in Title case, so that a name does not run
+    /// into the words around it and its cues read as cues.
+    for_names: String,
     /// The folded words: start, end, and whether the gazetteer lists the word as a given
     /// name or a surname.
     spans: Vec<(usize, usize, bool)>,
@@ -75,6 +92,7 @@ impl Folded {
         let lex = names::lexicon();
         let mut folded = Folded {
             text: String::with_capacity(text.len()),
+            for_names: String::with_capacity(text.len()),
             spans: Vec::new(),
         };
         let mut lower = String::new();
@@ -82,23 +100,38 @@ impl Folded {
         for (start, end) in names::words(text) {
             let word = &text[start..end];
             if TEXT_SPEAK.contains(&word) && !text[end..].starts_with('.') {
-                folded.text.push_str(&text[copied..start]);
-                folded.text.push_str(&word.to_ascii_lowercase());
+                for out in [&mut folded.text, &mut folded.for_names] {
+                    out.push_str(&text[copied..start]);
+                    out.push_str(&word.to_ascii_lowercase());
+                }
                 copied = end;
                 continue;
             }
             if !in_capitals(word) || state_before_number(text, start, end) {
                 continue;
             }
-            folded.text.push_str(&text[copied..start]);
-            push_title(word, &mut folded.text);
-            copied = end;
             lower.clear();
             lower.extend(word.chars().flat_map(char::to_lowercase));
-            folded.spans.push((start, end, lex.is_name(&lower)));
+            let name = lex.is_name(&lower);
+            let known = !name
+                && (word.chars().count() <= 2
+                    || lex.is_blocked(&lower)
+                    || strict::known_words().contains(lower.as_str()));
+            folded.text.push_str(&text[copied..start]);
+            push_title(word, &mut folded.text);
+            folded.for_names.push_str(&text[copied..start]);
+            if known {
+                push_lower(word, &mut folded.for_names);
+            } else {
+                push_title(word, &mut folded.for_names);
+            }
+            copied = end;
+            folded.spans.push((start, end, name));
         }
-        folded.text.push_str(&text[copied..]);
-        debug_assert_eq!(folded.text.len(), text.len());
+        for out in [&mut folded.text, &mut folded.for_names] {
+            out.push_str(&text[copied..]);
+            debug_assert_eq!(out.len(), text.len());
+        }
         folded
     }
 
@@ -188,7 +221,8 @@ pub(super) fn find(text: &str, wanted: &Wanted, out: &mut Vec<Entity>) {
     let mut found = Vec::new();
     for w in folded.windows() {
         let mut here = Vec::new();
-        read_window(&folded.text[w.from..w.to], wanted, &w, &mut here);
+        let copies = (&folded.text[w.from..w.to], &folded.for_names[w.from..w.to]);
+        read_window(copies, wanted, &w, &mut here);
         found.extend(here.into_iter().map(|e| Entity {
             start: e.start + w.from,
             end: e.end + w.from,
@@ -208,28 +242,37 @@ pub(super) fn find(text: &str, wanted: &Wanted, out: &mut Vec<Entity>) {
 }
 
 /// The detectors on one window of the folded copy.
-fn read_window(text: &str, wanted: &Wanted, window: &Window, found: &mut Vec<Entity>) {
+/// `(text, for_names)` are the window in the two copies of [`Folded`].
+fn read_window(
+    (text, for_names): (&str, &str),
+    wanted: &Wanted,
+    window: &Window,
+    found: &mut Vec<Entity>,
+) {
     // nothing in capitals that the gazetteer knows: no name to find (except in strict
     // mode, where a run of unknown words counts)
     if wanted.names && (window.name || (wanted.strict && window.run)) {
+        // strict mode reads every word in capitals as a possible part of a name (the
+        // Title-case copy): recall first
+        let copy = if wanted.strict { text } else { for_names };
         let lex = names::lexicon();
-        let tokens = names::tokens(text, lex);
+        let tokens = names::tokens(copy, lex);
         let mut people = Vec::new();
-        names::find_in(text, &tokens, &mut people);
+        names::find_in(copy, &tokens, &mut people);
         found.extend(people.into_iter().filter(|e| {
-            let single = !text[e.start..e.end].contains(char::is_whitespace);
+            let single = !copy[e.start..e.end].contains(char::is_whitespace);
             e.kind == EntityKind::Person
                 && (wanted.strict
                     || (e.confidence >= MIN_CONFIDENCE
-                        && (!single || lex.introduced(text, e.start))))
+                        && (!single || lex.introduced(copy, e.start))))
         }));
         if wanted.strict {
-            // a single word in capitals is too often an acronym ("GPU", "NATO")
+            // not a single word alone: that is too often an acronym ("GPU", "NATO")
             let mut runs = Vec::new();
-            strict::find_names(text, &tokens, &mut runs);
+            strict::find_names(copy, &tokens, &mut runs);
             found.extend(
                 runs.into_iter()
-                    .filter(|e| text[e.start..e.end].contains(char::is_whitespace)),
+                    .filter(|e| copy[e.start..e.end].contains(char::is_whitespace)),
             );
         }
     }
@@ -296,6 +339,11 @@ mod tests {
         assert_eq!(capitals("Signed, JEAN-PAUL O'BRIEN"), ["JEAN-PAUL O'BRIEN"]);
         assert_eq!(capitals("Dear Mr SMITH, thank you"), ["SMITH"]);
         assert_eq!(capitals("NAME: GONZALEZ"), ["GONZALEZ"]);
+        // known words around a name do not run into it, and their cues count
+        assert_eq!(
+            capitals("HAVE YOU HEARD KIRA FRANSSON SPEAK YET?"),
+            ["KIRA FRANSSON"]
+        );
         assert_eq!(
             capitals("JOHN F. KENNEDY AND JOHN F KENNEDY"),
             ["JOHN F. KENNEDY", "JOHN F KENNEDY"]

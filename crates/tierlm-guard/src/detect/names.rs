@@ -117,6 +117,12 @@ impl Lexicon {
         self.first.contains(lower) || self.last.contains(lower)
     }
 
+    /// Whether `lower` (lower-case) is a listed common word, place, month or role word
+    /// that is no name.
+    pub(super) fn is_blocked(&self, lower: &str) -> bool {
+        self.blocked.contains(lower)
+    }
+
     /// Whether an honorific or a strong cue (`name:`, `Dear`, `patient`) comes just
     /// before byte `at` of `text`.
     pub(super) fn introduced(&self, text: &str, at: usize) -> bool {

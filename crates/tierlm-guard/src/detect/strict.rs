@@ -20,7 +20,7 @@ const KNOWN_WORDS: &str = include_str!("../../data/known_words.txt");
 /// evidence-based detector's findings, which win an overlap of the same length.
 const STRICT_CONFIDENCE: f32 = 0.5;
 
-fn known_words() -> &'static HashSet<&'static str> {
+pub(super) fn known_words() -> &'static HashSet<&'static str> {
     static KNOWN: OnceLock<HashSet<&'static str>> = OnceLock::new();
     KNOWN.get_or_init(|| names::lines(KNOWN_WORDS).collect())
 }
