@@ -39,15 +39,18 @@ fn in_capitals(word: &str) -> bool {
     letters >= 2
 }
 
+/// `c` in lower case where that is one letter of the same UTF-8 length, else `c`.
+fn lower_in_place(c: char) -> char {
+    let mut lower = c.to_lowercase();
+    match (lower.next(), lower.next()) {
+        (Some(l), None) if l.len_utf8() == c.len_utf8() => l,
+        _ => c,
+    }
+}
+
 /// Append `word` in lower case, letter by letter where that keeps the UTF-8 length.
 fn push_lower(word: &str, out: &mut String) {
-    for c in word.chars() {
-        let mut lower = c.to_lowercase();
-        match (lower.next(), lower.next()) {
-            (Some(l), None) if l.len_utf8() == c.len_utf8() => out.push(l),
-            _ => out.push(c),
-        }
-    }
+    out.extend(word.chars().map(lower_in_place));
 }
 
 /// Append `word` in Title case: the first letter, and any letter after a hyphen or an
@@ -55,11 +58,7 @@ fn push_lower(word: &str, out: &mut String) {
 fn push_title(word: &str, out: &mut String) {
     let mut capital = true;
     for c in word.chars() {
-        let mut lower = c.to_lowercase();
-        match (capital, lower.next(), lower.next()) {
-            (false, Some(l), None) if l.len_utf8() == c.len_utf8() => out.push(l),
-            _ => out.push(c),
-        }
+        out.push(if capital { c } else { lower_in_place(c) });
         capital = matches!(c, '-' | '\'' | '\u{2019}');
     }
 }
