@@ -89,8 +89,14 @@ pub struct Entity {
     pub confidence: f32,
 }
 
-/// Sort by start and drop overlaps, keeping the longer (then more confident) span, so
-/// the result can be replaced left to right.
+/// Sort by start and resolve overlaps, so the result can be replaced left to right.
+///
+/// A span inside another one is dropped (the outer span covers it). Two spans that
+/// only partly overlap become one span over both, so that no part of either value is
+/// left in the text: in "CALL ME BACK ON 07633 74 03 82" a weak address ending in
+/// "07633" must not leave the phone number's "74 03 82" behind. The merged span keeps
+/// the kind of the more confident finding (the longer one on a tie) and the higher
+/// confidence.
 pub fn resolve_overlaps(mut found: Vec<Entity>) -> Vec<Entity> {
     found.sort_by(|a, b| {
         a.start
@@ -102,12 +108,17 @@ pub fn resolve_overlaps(mut found: Vec<Entity>) -> Vec<Entity> {
     for e in found {
         match out.last_mut() {
             Some(last) if e.start < last.end => {
-                let longer = e.end - e.start > last.end - last.start;
-                if longer
-                    || (e.end - e.start == last.end - last.start && e.confidence > last.confidence)
-                {
-                    *last = e;
+                if e.end <= last.end {
+                    // inside `last` (sorted by start, then longest first)
+                    continue;
                 }
+                let e_wins = e.confidence > last.confidence
+                    || (e.confidence == last.confidence && e.end - e.start > last.end - last.start);
+                if e_wins {
+                    last.kind = e.kind;
+                }
+                last.end = e.end;
+                last.confidence = last.confidence.max(e.confidence);
             }
             _ => out.push(e),
         }
@@ -138,6 +149,67 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].kind, EntityKind::CreditCard);
         assert_eq!(out[1].kind, EntityKind::Email);
+    }
+
+    #[test]
+    fn partial_overlaps_merge_so_no_part_of_a_value_is_left() {
+        // a weak address "CALL ME BACK ON 07633" (0..21) and the phone "07633 74 03 82"
+        let out = resolve_overlaps(vec![
+            e(EntityKind::Phone, 16, 30, 0.95),
+            e(EntityKind::PostalAddress, 0, 21, 0.6),
+        ]);
+        assert_eq!(out, vec![e(EntityKind::Phone, 0, 30, 0.95)]);
+        // equal confidence: the longer finding names the merged span
+        let out = resolve_overlaps(vec![
+            e(EntityKind::Person, 0, 10, 0.8),
+            e(EntityKind::PostalAddress, 5, 30, 0.8),
+        ]);
+        assert_eq!(out, vec![e(EntityKind::PostalAddress, 0, 30, 0.8)]);
+        // a chain of partial overlaps becomes one span; a later disjoint one stays
+        let out = resolve_overlaps(vec![
+            e(EntityKind::Person, 0, 10, 0.9),
+            e(EntityKind::Phone, 8, 20, 0.7),
+            e(EntityKind::Email, 18, 25, 0.6),
+            e(EntityKind::Email, 25, 30, 0.6),
+        ]);
+        assert_eq!(
+            out,
+            vec![
+                e(EntityKind::Person, 0, 25, 0.9),
+                e(EntityKind::Email, 25, 30, 0.6)
+            ]
+        );
+    }
+
+    proptest::proptest! {
+        /// Whatever the findings, the result is sorted, disjoint, and covers exactly
+        /// the bytes the findings covered: resolving never un-redacts a byte.
+        #[test]
+        fn resolving_keeps_every_covered_byte(
+            spans in proptest::collection::vec((0usize..60, 1usize..15, 0u8..4, 0u8..3), 0..12)
+        ) {
+            let kinds = [EntityKind::Person, EntityKind::Phone, EntityKind::PostalAddress];
+            let found: Vec<Entity> = spans
+                .iter()
+                .map(|&(start, len, conf, kind)| {
+                    e(kinds[usize::from(kind)].clone(), start, start + len, f32::from(conf) / 4.0)
+                })
+                .collect();
+            let mut covered = [false; 80];
+            for f in &found {
+                covered[f.start..f.end].iter_mut().for_each(|c| *c = true);
+            }
+            let out = resolve_overlaps(found);
+            let mut after = [false; 80];
+            for pair in out.windows(2) {
+                proptest::prop_assert!(pair[0].end <= pair[1].start);
+            }
+            for f in &out {
+                proptest::prop_assert!(f.start < f.end);
+                after[f.start..f.end].iter_mut().for_each(|c| *c = true);
+            }
+            proptest::prop_assert_eq!(covered, after);
+        }
     }
 
     #[test]

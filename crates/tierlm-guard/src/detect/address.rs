@@ -37,6 +37,8 @@ const COMPOUND: &str = r"(?:strasse|straße|str\.|str|gasse|weg|allee|platz|stra
 const SEPARATE: &str = r"(?:Strasse|Straße|Str\.|Gasse|Weg|Allee|Platz|Ring|út|utca|u\.|útja|tér|körút|krt\.|sor|köz|põik|tee|iela|cesta|ulica|trg|vej|gade|gate|veien|veg|vei|gata|gatan|vägen|tie|katu|straat|laan)";
 /// Postcodes of most European and American countries, UK and Canadian ones.
 const POSTCODE: &str = r"(?:[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}\b|[A-Z]\d[A-Z] ?\d[A-Z]\d\b|\d{5}-\d{4}|\d{5}-\d{3}|\d{4}-\d{3}|\d{2}-\d{3}|\d{3} \d{2}\b|\d{4} ?[A-Z]{2}\b|[A-Z]{1,2}-\d{4,5}|\d{3,5})";
+/// US states and DC: the only codes a five-digit ZIP code follows.
+const US_STATE: &str = r"(?:A[KLRZ]|C[AOT]|D[CE]|FL|GA|HI|I[ADLN]|K[SY]|LA|M[ADEINOST]|N[CDEHJMVY]|O[HKR]|PA|RI|S[CD]|T[NX]|UT|V[AT]|W[AIVY])";
 /// US states, Canadian provinces, Australian states.
 const STATE: &str = r"(?:A[KLRZ]|C[AOT]|D[CE]|FL|GA|HI|I[ADLN]|K[SY]|LA|M[ADEINOST]|N[CDEHJMVY]|O[HKR]|PA|RI|S[CD]|T[NX]|UT|V[AT]|W[AIVY]|ON|QC|BC|AB|MB|SK|NS|NB|NL|PE|NT|YT|NU|NSW|VIC|QLD|TAS|ACT)";
 /// An apartment, suite, unit or floor.
@@ -131,7 +133,7 @@ fn build() -> Result<Patterns, regex::Error> {
         street(po_box, 0.6, false)?,
     ];
     let city_state_zip = compile(&format!(
-        r"{WORD}(?:[ ]{WORD}){{0,2}},?[ ]+{STATE}[ ]+\d{{5}}(?:-\d{{4}})?\b"
+        r"{WORD}(?:[ ]{WORD}){{0,2}},?[ ]+{US_STATE}[ ]+\d{{5}}(?:-\d{{4}})?\b"
     ))?;
     let uk_postcode = compile(r"\b[A-Z]{1,2}\d[A-Z\d]?[ ]\d[ABD-HJLNP-UW-Z]{2}\b")?;
     let town = town();
@@ -351,7 +353,12 @@ pub(crate) fn find(text: &str, out: &mut Vec<Entity>) {
         }
     }
     for m in p.city_state_zip.find_iter(text) {
-        if !starts_word(text, m.start()) {
+        // "CALL ME BACK ON 07633 74 03 82": more digit groups after the "ZIP" make
+        // it a phone number
+        let digits_follow = text[m.end()..]
+            .strip_prefix(' ')
+            .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()));
+        if !starts_word(text, m.start()) || digits_follow {
             continue;
         }
         let plus4 = m.as_str().contains('-');
@@ -416,6 +423,11 @@ mod tests {
             ["5 Crestview Terrace Apt 4\nSan Antonio, TX 78205"]
         );
         assert_eq!(texts("The restaurant is at 12 Oak St"), ["12 Oak St"]);
+        assert_eq!(texts("Springfield IL 62704"), ["Springfield IL 62704"]);
+        // five digits follow US states only, and a ZIP code is not followed by more
+        // digit groups (a phone number is)
+        assert!(texts("Toronto ON 07633").is_empty());
+        assert!(texts("Springfield IL 62704 74 03").is_empty());
         assert_eq!(
             texts("Send it to P.O. Box 255, Anchorage, AK 99501"),
             ["P.O. Box 255, Anchorage, AK 99501"]

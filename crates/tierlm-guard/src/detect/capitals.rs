@@ -323,6 +323,10 @@ mod tests {
         );
         // a number and capitals without a street word are no address
         assert!(found("WIN 2 TICKETS TO THE FA CUP FINAL").is_empty());
+        // "ON" is Ontario, but no ZIP code follows a province, and a phone number
+        // continues after its first group
+        assert!(found("CALL ME BACK ON 07633 74 03 82").is_empty());
+        assert!(found("CALL ME 07633 74 03 82").is_empty());
     }
 
     #[test]
