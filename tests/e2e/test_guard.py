@@ -202,6 +202,29 @@ def encodings(value: str) -> set[str]:
     return {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
 
 
+def fragments(value: str) -> set[str]:
+    """The value, and each run of its digit groups holding at least six digits
+    ("74 03 82" of "07633 74 03 82"): a value half redacted still leaks the rest."""
+    groups = [m.span() for m in re.finditer(r"\d+", value)]
+    out = {value}
+    for i, (start, _) in enumerate(groups):
+        for j in range(i, len(groups)):
+            piece = value[start:groups[j][1]]
+            if sum(c.isdigit() for c in piece) >= 6:
+                out.add(piece)
+    return out
+
+
+def reached_cloud(value: str, bodies: str, structured: bool) -> bool:
+    """Whether the value (for a structured type, any fragment of it) is in the bodies,
+    as a whole word: "Fran" inside "France" is no leak."""
+    for piece in fragments(value) if structured else {value}:
+        for e in encodings(piece):
+            if e in bodies and re.search(rf"(?<![\w]){re.escape(e)}(?![\w])", bodies):
+                return True
+    return False
+
+
 def in_capitals(item: dict) -> dict:
     """The sentence and its values in upper case."""
     spans = [dict(span, value=span["value"].upper()) for span in item["spans"]]
@@ -240,11 +263,9 @@ def test_leak_test_no_detected_value_ever_reaches_the_cloud(mode, case, request,
             if span["type"] not in leaks or len(span["value"]) < 4:
                 continue
             leaks[span["type"]][1] += 1
-            if any(re.search(rf"(?<!\w){re.escape(e)}(?!\w)", bodies)
-                   for e in encodings(span["value"])):
+            if reached_cloud(span["value"], bodies, span["type"] in STRUCTURED):
                 leaks[span["type"]][0] += 1
-                if span["type"] in FREE_FORM:
-                    print(f"{mode}, {case}: {span['type']} {span['value']!r} went out")
+                print(f"{mode}, {case}: {span['type']} {span['value']!r} went out")
     print(f"{mode}, {case}: leaked / values by type:", leaks)
     for t in STRUCTURED:
         assert leaks[t][0] == 0, f"{t}: {leaks[t][0]} of {leaks[t][1]} values reached the cloud"
