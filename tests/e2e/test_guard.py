@@ -128,6 +128,24 @@ def test_a_streamed_answer_is_restored_too(env, client):
     assert "ops.team@example.org" not in recorded(env)
 
 
+def test_a_name_given_once_is_redacted_in_every_later_turn(env, client):
+    # The later turns alone hold no name the detectors would find: "Okabe" and
+    # "Tadanori" are found there because the system message names Mr. Tadanori Okabe.
+    messages = [
+        {"role": "system", "content": "You answer for the claims desk. The customer is Mr. Tadanori Okabe."},
+        {"role": "user", "content": "Hi, it's about my claim."},
+        {"role": "assistant", "content": "Of course. What happened?"},
+        {"role": "user", "content": "Tadanori says the form was sent twice; Okabe signed it."},
+    ]
+    before = len(recorded(env).splitlines())
+    answer = client.chat.completions.create(
+        model="frontier", messages=messages, max_tokens=40).choices[0].message.content
+    body = "\n".join(recorded(env).splitlines()[before:])
+    assert body and "Okabe" not in body and "Tadanori" not in body, body
+    assert "<PERSON_" in body
+    assert "Okabe" in answer, answer
+
+
 def test_block_names_the_types_not_the_values(env):
     r = httpx.post(env["url"] + "/v1/chat/completions", timeout=30, json={
         "model": "frontier",

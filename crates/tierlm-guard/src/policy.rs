@@ -227,9 +227,9 @@ impl Guard {
         };
         let mut per_type: Vec<(String, Action)> = Vec::new();
         let detector = self.detector(caller);
-        for text in texts {
+        for found in detector.scan_all(texts) {
             let mut redact = Vec::new();
-            for e in detector.scan(text) {
+            for e in found {
                 let kind = e.kind.name().to_string();
                 let action = self.action_for(&kind, caller);
                 *out.found.entry(kind.clone()).or_insert(0) += 1;
@@ -340,6 +340,25 @@ mod tests {
         let cfg: GuardConfig = toml::from_str("[actions]\nCREDITCARD = \"block\"\n").unwrap();
         let e = Guard::new(cfg).err().unwrap();
         assert!(e.contains("CREDITCARD"), "{e}");
+    }
+
+    #[test]
+    fn a_name_found_in_one_message_is_found_in_the_others() {
+        let g = guard("");
+        let texts = [
+            "You answer for the claims desk. The customer is Mr. Tadanori Okabe.",
+            "Hi, it's about my claim.",
+            "Tadanori says the form was sent twice; Okabe signed it.",
+        ];
+        let i = g.inspect(&texts, &Caller::default());
+        let values: Vec<&str> = i.to_redact[2]
+            .iter()
+            .map(|e| &texts[2][e.start..e.end])
+            .collect();
+        assert_eq!(values, ["Tadanori", "Okabe"]);
+        assert!(i.to_redact[1].is_empty());
+        // alone, the third message holds no name the detector would find
+        assert!(g.inspect(&texts[2..], &Caller::default()).found.is_empty());
     }
 
     #[test]

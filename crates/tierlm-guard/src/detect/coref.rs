@@ -1,8 +1,10 @@
 //! Repeated mentions: once a text names "Świętosław Gorski", a later bare "Gorski"
 //! (or "Świętosław") is the same person even where no cue or gazetteer entry would
 //! find it alone. Every other whole-word, capitalised occurrence of a detected name's
-//! words becomes a person finding too. On the PII sentences this closed most of the
-//! names the detector saw once but missed on their second mention.
+//! words becomes a person finding too — in the same text, and in the other texts of
+//! the same request (a name given in the system message or an early turn, repeated
+//! bare three turns later). On the PII sentences this closed most of the names the
+//! detector saw once but missed on their second mention.
 
 use crate::entity::{Entity, EntityKind};
 
@@ -14,17 +16,21 @@ fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b >= 0x80 || b == b'-' || b == b'\''
 }
 
-/// Add the other mentions of already found person names.
-pub(crate) fn extend(text: &str, found: &mut Vec<Entity>) {
-    let mut words: Vec<&str> = found
+/// The words of the person names in `found` that are worth looking for elsewhere:
+/// capitalised, three characters or more.
+pub(crate) fn name_words<'t>(text: &'t str, found: &[Entity]) -> Vec<&'t str> {
+    found
         .iter()
         .filter(|e| e.kind == EntityKind::Person && e.confidence >= 0.5)
         .flat_map(|e| text[e.start..e.end].split(|c: char| c.is_whitespace() || c == ','))
         .map(|w| w.trim_matches(|c: char| c == '.' || c == '\'' || c == '"'))
         .filter(|w| w.chars().count() >= 3 && w.chars().next().is_some_and(char::is_uppercase))
-        .collect();
-    words.sort_unstable();
-    words.dedup();
+        .collect()
+}
+
+/// Add every whole-word mention of `words` (from [`name_words`], of this text or of
+/// others) in `text` that no finding covers yet.
+pub(crate) fn extend(text: &str, words: &[&str], found: &mut Vec<Entity>) {
     let bytes = text.as_bytes();
     let mut extra = Vec::new();
     for w in words {
@@ -32,7 +38,10 @@ pub(crate) fn extend(text: &str, found: &mut Vec<Entity>) {
             let end = start + w.len();
             let bounded = (start == 0 || !is_word_byte(bytes[start - 1]))
                 && (end == bytes.len() || !is_word_byte(bytes[end]) || bytes[end] == b'\'');
-            let covered = found.iter().any(|e| e.start < end && start < e.end);
+            let covered = found
+                .iter()
+                .chain(&extra)
+                .any(|e| e.start < end && start < e.end);
             if bounded && !covered {
                 extra.push(Entity {
                     kind: EntityKind::Person,
@@ -64,7 +73,8 @@ mod tests {
     fn later_mentions_of_a_found_name_are_found() {
         let text = "Verses from Świętosław Gorski's tales. Early Gorski? Not Gorskiy.";
         let mut found = vec![person(text, "Świętosław Gorski")];
-        extend(text, &mut found);
+        let words = name_words(text, &found);
+        extend(text, &words, &mut found);
         let values: Vec<&str> = found.iter().map(|e| &text[e.start..e.end]).collect();
         assert_eq!(values, ["Świętosław Gorski", "Gorski"]);
     }
@@ -73,7 +83,8 @@ mod tests {
     fn short_and_lower_case_words_are_not_spread() {
         let text = "Al Li met al and li.";
         let mut found = vec![person(text, "Al Li")];
-        extend(text, &mut found);
+        let words = name_words(text, &found);
+        extend(text, &words, &mut found);
         assert_eq!(found.len(), 1);
     }
 }

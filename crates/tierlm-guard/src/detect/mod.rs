@@ -108,6 +108,43 @@ impl Detector {
     /// Every detector; the result is sorted by start, non-overlapping, and holds only
     /// findings at or above `min_confidence`.
     pub fn scan(&self, text: &str) -> Vec<Entity> {
+        self.scan_all(&[text]).pop().unwrap_or_default()
+    }
+
+    /// [`Detector::scan`] over the texts of one request, one result per text: a person
+    /// found in one text is also found at the bare mentions of their name in the others
+    /// ("the customer is Mr. Tadanori Okabe" in the system message, "Okabe signed it"
+    /// in a later turn).
+    pub fn scan_all(&self, texts: &[&str]) -> Vec<Vec<Entity>> {
+        let firsts: Vec<_> = texts.iter().map(|text| self.first_pass(text)).collect();
+        let mut names: Vec<&str> = texts
+            .iter()
+            .zip(&firsts)
+            .filter(|(_, (_, words))| words.is_some())
+            .flat_map(|(text, (found, _))| coref::name_words(text, found))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        texts
+            .iter()
+            .zip(firsts)
+            .map(|(text, (mut out, words))| {
+                if let Some(words) = &words {
+                    coref::extend(text, &names, &mut out);
+                    // after coref: a strict run ("The Liberace") must not spread its
+                    // listed words; its unknown ones are found again wherever they recur
+                    if self.strict {
+                        strict::find_names(text, words, &mut out);
+                    }
+                }
+                self.finish(text, out)
+            })
+            .collect()
+    }
+
+    /// Every detector but repeated mentions and strict mode, unresolved; with the
+    /// text's classified words when the name detector read them.
+    fn first_pass(&self, text: &str) -> (Vec<Entity>, Option<Vec<names::Token>>) {
         let mut out = self.raw_structured(text);
         // the words, classified once for the name detector and strict mode
         let words = (self.names && text.chars().any(char::is_uppercase))
@@ -126,15 +163,7 @@ impl Detector {
             };
             capitals::find(text, &wanted, &mut out);
         }
-        if let Some(words) = &words {
-            coref::extend(text, &mut out);
-            // after coref: a strict run ("The Liberace") must not spread its listed
-            // words; its unknown ones are found again wherever they recur
-            if self.strict {
-                strict::find_names(text, words, &mut out);
-            }
-        }
-        self.finish(text, out)
+        (out, words)
     }
 
     /// The regex-class detectors only (everything except names and addresses), with
