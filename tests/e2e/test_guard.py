@@ -146,6 +146,16 @@ def test_a_name_given_once_is_redacted_in_every_later_turn(env, client):
     assert "Okabe" in answer, answer
 
 
+def test_participant_names_leave_as_labels(env, client):
+    before = len(recorded(env).splitlines())
+    r = client.chat.completions.create(model="frontier", max_tokens=40, messages=[
+        {"role": "user", "name": "svetlana_orlova", "content": "Can you summarise my last order?"}])
+    assert r.choices[0].message.content
+    body = json.loads(recorded(env).splitlines()[before])["body"]
+    assert "svetlana" not in json.dumps(body).lower(), body
+    assert re.fullmatch(r"PERSON_\d+", body["messages"][0]["name"]), body
+
+
 def test_block_names_the_types_not_the_values(env):
     r = httpx.post(env["url"] + "/v1/chat/completions", timeout=30, json={
         "model": "frontier",

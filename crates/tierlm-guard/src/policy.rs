@@ -219,6 +219,20 @@ impl Guard {
 
     /// Scan every text of a request and decide.
     pub fn inspect(&self, texts: &[&str], caller: &Caller) -> Inspection {
+        self.inspect_request(texts, &[], caller)
+    }
+
+    /// [`Guard::inspect`] for a request that also names its participants (a chat
+    /// message's `name`, which the OpenAI API defines as the participant's name): each
+    /// is a `PERSON` value as a whole, whatever the detectors would make of a label
+    /// such as `kira_fransson`. `to_redact` holds one entry per text, then one per
+    /// participant.
+    pub fn inspect_request(
+        &self,
+        texts: &[&str],
+        participants: &[&str],
+        caller: &Caller,
+    ) -> Inspection {
         let mut out = Inspection {
             action: Action::Allow,
             to_redact: Vec::with_capacity(texts.len()),
@@ -227,7 +241,20 @@ impl Guard {
         };
         let mut per_type: Vec<(String, Action)> = Vec::new();
         let detector = self.detector(caller);
-        for found in detector.scan_all(texts) {
+        let named = participants.iter().map(|p| {
+            let whole = Entity {
+                kind: EntityKind::Person,
+                start: 0,
+                end: p.len(),
+                confidence: 1.0,
+            };
+            if p.is_empty() {
+                Vec::new()
+            } else {
+                vec![whole]
+            }
+        });
+        for found in detector.scan_all(texts).into_iter().chain(named) {
             let mut redact = Vec::new();
             for e in found {
                 let kind = e.kind.name().to_string();
@@ -359,6 +386,29 @@ mod tests {
         assert!(i.to_redact[1].is_empty());
         // alone, the third message holds no name the detector would find
         assert!(g.inspect(&texts[2..], &Caller::default()).found.is_empty());
+    }
+
+    #[test]
+    fn a_participant_name_is_a_person_value_as_a_whole() {
+        let g = guard("[[policies]]\nmodel = \"sealed\"\nactions = { PERSON = \"local_only\" }\n[[policies]]\nmodel = \"open\"\nactions = { PERSON = \"allow\" }\n");
+        let texts = ["What is the weather?"];
+        let names = ["kira_fransson", ""];
+        let caller = |model| Caller {
+            model,
+            ..Default::default()
+        };
+        let i = g.inspect_request(&texts, &names, &caller("auto"));
+        assert_eq!(i.action, Action::Redact);
+        assert_eq!(i.found["PERSON"], 1);
+        assert_eq!(i.to_redact.len(), 3);
+        assert!(i.to_redact[0].is_empty() && i.to_redact[2].is_empty());
+        assert_eq!((i.to_redact[1][0].start, i.to_redact[1][0].end), (0, 13));
+        let sealed = g.inspect_request(&texts, &names, &caller("sealed"));
+        assert_eq!(sealed.action, Action::LocalOnly);
+        assert_eq!(sealed.deciding_types.iter().collect::<Vec<_>>(), ["PERSON"]);
+        let open = g.inspect_request(&texts, &names, &caller("open"));
+        assert_eq!(open.action, Action::Allow);
+        assert!(open.to_redact.iter().all(Vec::is_empty));
     }
 
     #[test]

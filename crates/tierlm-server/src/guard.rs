@@ -60,6 +60,16 @@ impl Screened {
             i += 1;
             (!entities.is_empty()).then(|| map.redact(t, entities))
         });
+        // Participant names become a bare label ("PERSON_2": OpenAI allows only
+        // letters, digits, '_' and '-' there); "<PERSON_2>" in the answer restores.
+        for name in out.messages.iter_mut().filter_map(|m| m.name.as_mut()) {
+            let entities = ins.to_redact.get(i).map(Vec::as_slice).unwrap_or(&[]);
+            i += 1;
+            if !entities.is_empty() {
+                let placeholder = map.redact(name, entities);
+                *name = placeholder.trim_matches(['<', '>']).to_string();
+            }
+        }
         (out, Some(Arc::new(map)))
     }
 }
@@ -82,6 +92,15 @@ fn texts(req: &ChatCompletionRequest) -> Vec<&str> {
         }
     }
     out
+}
+
+/// The participant names of a request's messages (`name`), in message order: after
+/// [`texts`] in the guard's findings.
+fn participants(req: &ChatCompletionRequest) -> Vec<&str> {
+    req.messages
+        .iter()
+        .filter_map(|m| m.name.as_deref())
+        .collect()
 }
 
 /// Visit every text of a request that could carry data, in a fixed order; `f` may
@@ -140,7 +159,7 @@ pub fn screen(
         key: who.as_ref().map(|c| c.key.key_id.as_str()),
         model: &req.model,
     };
-    let ins = guard.inspect(&refs, &caller);
+    let ins = guard.inspect_request(&refs, &participants(req), &caller);
     state
         .metrics()
         .record_guard(&ins.found, ins.action.as_str());
@@ -300,5 +319,39 @@ mod tests {
         });
         assert_eq!(read, ["a", "b", "c", "d", "e"]);
         assert_eq!(read, visited);
+    }
+
+    #[test]
+    fn participant_names_leave_as_labels_and_are_restored() {
+        let guard = tierlm_guard::policy::Guard::new(Default::default()).unwrap();
+        let req: ChatCompletionRequest = serde_json::from_value(serde_json::json!({
+            "model": "m",
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "name": "kira_fransson", "content": "Hi, I am Kira Fransson."},
+                {"role": "user", "name": "kira_fransson", "content": "Still there?"}
+            ]
+        }))
+        .unwrap();
+        let ins = guard.inspect_request(&texts(&req), &participants(&req), &Caller::default());
+        let screened = Screened {
+            action: ins.action,
+            request_id: "r".into(),
+            inspection: Some(Arc::new(ins)),
+        };
+        let (out, map) = screened.for_cloud(&req);
+        let sent = serde_json::to_string(&out).unwrap();
+        assert!(
+            !sent.contains("kira") && !sent.contains("Fransson"),
+            "{sent}"
+        );
+        let label = out.messages[1].name.clone().unwrap();
+        assert_eq!(out.messages[2].name.as_deref(), Some(label.as_str()));
+        assert!(label.starts_with("PERSON_"), "{label}");
+        assert!(label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+        let answer = map.unwrap().restore(&format!("Hello <{label}>"));
+        assert_eq!(answer, "Hello kira_fransson");
     }
 }
