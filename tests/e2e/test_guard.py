@@ -156,6 +156,18 @@ def test_participant_names_leave_as_labels(env, client):
     assert re.fullmatch(r"PERSON_\d+", body["messages"][0]["name"]), body
 
 
+def test_user_and_metadata_leave_as_pseudonyms(env, client):
+    before = len(recorded(env).splitlines())
+    client.chat.completions.create(
+        model="frontier", max_tokens=8, user="lena.berg@example.net",
+        metadata={"ticket": "T-1042", "requester": "lena.berg@example.net"},
+        messages=[{"role": "user", "content": "Status of my ticket?"}])
+    body = json.loads(recorded(env).splitlines()[before])["body"]
+    assert "lena.berg" not in json.dumps(body), body
+    assert re.fullmatch(r"EMAIL_[0-9a-f]{16}", body["user"]), body
+    assert body["metadata"] == {"ticket": "T-1042", "requester": body["user"]}, body
+
+
 def test_block_names_the_types_not_the_values(env):
     r = httpx.post(env["url"] + "/v1/chat/completions", timeout=30, json={
         "model": "frontier",

@@ -60,6 +60,17 @@ impl Screened {
             i += 1;
             (!entities.is_empty()).then(|| map.redact(t, entities))
         });
+        // Side fields the model never reads (`user`, `metadata` values): a value with a
+        // finding leaves as a stable pseudonym ("EMAIL_3f1c…", a sha256 prefix, as
+        // OpenAI recommends for `user`), so per-user abuse tracking still works.
+        for_each_side_field(&mut out, |value| {
+            let entities = ins.to_redact.get(i).map(Vec::as_slice).unwrap_or(&[]);
+            i += 1;
+            let first = entities.first()?;
+            map.redact(value, entities); // counted for the audit
+            let digest = tierlm_providers::egress::sha256_hex(value.as_bytes());
+            Some(format!("{}_{}", first.kind.name(), &digest[..16]))
+        });
         // Participant names become a bare label ("PERSON_2": OpenAI allows only
         // letters, digits, '_' and '-' there); "<PERSON_2>" in the answer restores.
         for name in out.messages.iter_mut().filter_map(|m| m.name.as_mut()) {
@@ -92,6 +103,36 @@ fn texts(req: &ChatCompletionRequest) -> Vec<&str> {
         }
     }
     out
+}
+
+/// The fields of a request that reach a provider but not the model: `user`, then the
+/// string values of `metadata`; after [`texts`] in the guard's findings.
+fn side_fields(req: &ChatCompletionRequest) -> Vec<&str> {
+    let metadata = req.metadata.as_ref().and_then(|m| m.as_object());
+    req.user
+        .as_deref()
+        .into_iter()
+        .chain(
+            metadata
+                .into_iter()
+                .flat_map(|m| m.values().filter_map(|v| v.as_str())),
+        )
+        .collect()
+}
+
+/// Visit [`side_fields`] in the same order; `f` may return a replacement.
+fn for_each_side_field(req: &mut ChatCompletionRequest, mut f: impl FnMut(&str) -> Option<String>) {
+    if let Some(user) = &mut req.user {
+        if let Some(new) = f(user) {
+            *user = new;
+        }
+    }
+    let metadata = req.metadata.as_mut().and_then(|m| m.as_object_mut());
+    for v in metadata.into_iter().flat_map(|m| m.values_mut()) {
+        if let Some(new) = v.as_str().and_then(&mut f) {
+            *v = serde_json::Value::String(new);
+        }
+    }
 }
 
 /// The participant names of a request's messages (`name`), in message order: after
@@ -152,7 +193,8 @@ pub fn screen(
     let Some(guard) = guard.as_deref() else {
         return Ok(Screened::clear(id));
     };
-    let refs = texts(req);
+    let mut refs = texts(req);
+    refs.extend(side_fields(req));
     let who = crate::auth::caller();
     let caller = Caller {
         tenant: who.as_ref().map(|c| c.key.tenant.as_str()),
@@ -353,5 +395,47 @@ mod tests {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_'));
         let answer = map.unwrap().restore(&format!("Hello <{label}>"));
         assert_eq!(answer, "Hello kira_fransson");
+    }
+
+    #[test]
+    fn user_and_metadata_leave_as_stable_pseudonyms() {
+        let guard = tierlm_guard::policy::Guard::new(Default::default()).unwrap();
+        let screen_for_cloud = |user: &str| {
+            let req: ChatCompletionRequest = serde_json::from_value(serde_json::json!({
+                "model": "m",
+                "user": user,
+                "metadata": {"team": "billing", "owner": "ann.lee@example.com"},
+                "messages": [{"role": "user", "name": "ops", "content": "Status?"}]
+            }))
+            .unwrap();
+            let mut refs = texts(&req);
+            refs.extend(side_fields(&req));
+            let ins = guard.inspect_request(&refs, &participants(&req), &Caller::default());
+            let screened = Screened {
+                action: ins.action,
+                request_id: "r".into(),
+                inspection: Some(Arc::new(ins)),
+            };
+            screened.for_cloud(&req).0
+        };
+        let a = screen_for_cloud("jane.doe@example.com");
+        let sent = serde_json::to_string(&a).unwrap();
+        assert!(!sent.contains("@example.com"), "{sent}");
+        let user = a.user.clone().unwrap();
+        assert!(user.starts_with("EMAIL_") && user.len() == 22, "{user}");
+        let meta = a.metadata.clone().unwrap();
+        assert_eq!(meta["team"], "billing");
+        assert!(meta["owner"].as_str().unwrap().starts_with("EMAIL_"));
+        // the same user gets the same pseudonym in every request; another user another
+        assert_eq!(screen_for_cloud("jane.doe@example.com").user, a.user);
+        assert_ne!(screen_for_cloud("bo.kim@example.com").user, a.user);
+        // the participant label still lines up after the side fields
+        assert_eq!(
+            a.messages[0]
+                .name
+                .as_deref()
+                .map(|n| n.starts_with("PERSON_")),
+            Some(true)
+        );
     }
 }
