@@ -54,18 +54,17 @@ impl Screened {
             map.reserve(t);
         }
         let mut out = req.clone();
-        let mut i = 0usize;
+        // one entry per text of `scanned_texts`, then per participant, in visiting order
+        let mut findings = ins.to_redact.iter().map(Vec::as_slice);
         for_each_text(&mut out, |t| {
-            let entities = ins.to_redact.get(i).map(Vec::as_slice).unwrap_or(&[]);
-            i += 1;
+            let entities = findings.next().unwrap_or_default();
             (!entities.is_empty()).then(|| map.redact(t, entities))
         });
         // Side fields the model never reads (`user`, `metadata` values): a value with a
         // finding leaves as a stable pseudonym ("EMAIL_3f1c…", a sha256 prefix, as
         // OpenAI recommends for `user`), so per-user abuse tracking still works.
         for_each_side_field(&mut out, |value| {
-            let entities = ins.to_redact.get(i).map(Vec::as_slice).unwrap_or(&[]);
-            i += 1;
+            let entities = findings.next().unwrap_or_default();
             let first = entities.first()?;
             map.redact(value, entities); // counted for the audit
             let digest = tierlm_providers::egress::sha256_hex(value.as_bytes());
@@ -74,8 +73,7 @@ impl Screened {
         // Participant names become a bare label ("PERSON_2": OpenAI allows only
         // letters, digits, '_' and '-' there); "<PERSON_2>" in the answer restores.
         for name in out.messages.iter_mut().filter_map(|m| m.name.as_mut()) {
-            let entities = ins.to_redact.get(i).map(Vec::as_slice).unwrap_or(&[]);
-            i += 1;
+            let entities = findings.next().unwrap_or_default();
             if !entities.is_empty() {
                 let placeholder = map.redact(name, entities);
                 *name = placeholder.trim_matches(['<', '>']).to_string();
@@ -133,6 +131,14 @@ fn for_each_side_field(req: &mut ChatCompletionRequest, mut f: impl FnMut(&str) 
             *v = serde_json::Value::String(new);
         }
     }
+}
+
+/// What the guard scans as text, in the order of its findings: [`texts`], then
+/// [`side_fields`].
+fn scanned_texts(req: &ChatCompletionRequest) -> Vec<&str> {
+    let mut out = texts(req);
+    out.extend(side_fields(req));
+    out
 }
 
 /// The participant names of a request's messages (`name`), in message order: after
@@ -193,8 +199,7 @@ pub fn screen(
     let Some(guard) = guard.as_deref() else {
         return Ok(Screened::clear(id));
     };
-    let mut refs = texts(req);
-    refs.extend(side_fields(req));
+    let refs = scanned_texts(req);
     let who = crate::auth::caller();
     let caller = Caller {
         tenant: who.as_ref().map(|c| c.key.tenant.as_str()),
@@ -375,7 +380,11 @@ mod tests {
             ]
         }))
         .unwrap();
-        let ins = guard.inspect_request(&texts(&req), &participants(&req), &Caller::default());
+        let ins = guard.inspect_request(
+            &scanned_texts(&req),
+            &participants(&req),
+            &Caller::default(),
+        );
         let screened = Screened {
             action: ins.action,
             request_id: "r".into(),
@@ -408,9 +417,11 @@ mod tests {
                 "messages": [{"role": "user", "name": "ops", "content": "Status?"}]
             }))
             .unwrap();
-            let mut refs = texts(&req);
-            refs.extend(side_fields(&req));
-            let ins = guard.inspect_request(&refs, &participants(&req), &Caller::default());
+            let ins = guard.inspect_request(
+                &scanned_texts(&req),
+                &participants(&req),
+                &Caller::default(),
+            );
             let screened = Screened {
                 action: ins.action,
                 request_id: "r".into(),
