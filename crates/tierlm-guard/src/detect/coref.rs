@@ -6,6 +6,7 @@
 //! bare three turns later). On the PII sentences this closed most of the names the
 //! detector saw once but missed on their second mention.
 
+use super::names;
 use crate::entity::{Entity, EntityKind};
 
 /// Confidence of a repeated mention: below a strong first finding, above the default
@@ -17,20 +18,32 @@ fn is_word_byte(b: u8) -> bool {
 }
 
 /// The words of the person names in `found` that are worth looking for elsewhere:
-/// capitalised, three characters or more.
+/// capitalised, three characters or more, and no listed common word or place, not
+/// even one that is also a name ("France", "White", "Villa"): alone, such a word is
+/// more often the place or the word, and a run taken for a person by mistake
+/// ("Aston Villa") must not spread to every mention of it.
 pub(crate) fn name_words<'t>(text: &'t str, found: &[Entity]) -> Vec<&'t str> {
+    let lex = names::lexicon();
+    let mut lower = String::new();
     found
         .iter()
         .filter(|e| e.kind == EntityKind::Person && e.confidence >= 0.5)
         .flat_map(|e| text[e.start..e.end].split(|c: char| c.is_whitespace() || c == ','))
         .map(|w| w.trim_matches(|c: char| c == '.' || c == '\'' || c == '"'))
         .filter(|w| w.chars().count() >= 3 && w.chars().next().is_some_and(char::is_uppercase))
+        .filter(|w| {
+            lower.clear();
+            lower.extend(w.chars().flat_map(char::to_lowercase));
+            !lex.is_blocked(&lower) && !lex.is_weak(&lower)
+        })
         .collect()
 }
 
 /// Add every whole-word mention of `words` (from [`name_words`], of this text or of
-/// others) in `text` that no finding covers yet.
-pub(crate) fn extend(text: &str, words: &[&str], found: &mut Vec<Entity>) {
+/// others) in `text` that no finding at or above `min_confidence` covers yet. A weaker
+/// finding there (the name detector's unconvinced guess at "early Gorski", dropped
+/// later) does not hide the mention.
+pub(crate) fn extend(text: &str, words: &[&str], min_confidence: f32, found: &mut Vec<Entity>) {
     let bytes = text.as_bytes();
     let mut extra = Vec::new();
     for w in words {
@@ -41,7 +54,7 @@ pub(crate) fn extend(text: &str, words: &[&str], found: &mut Vec<Entity>) {
             let covered = found
                 .iter()
                 .chain(&extra)
-                .any(|e| e.start < end && start < e.end);
+                .any(|e| e.confidence >= min_confidence && e.start < end && start < e.end);
             if bounded && !covered {
                 extra.push(Entity {
                     kind: EntityKind::Person,
@@ -74,7 +87,7 @@ mod tests {
         let text = "Verses from Świętosław Gorski's tales. Early Gorski? Not Gorskiy.";
         let mut found = vec![person(text, "Świętosław Gorski")];
         let words = name_words(text, &found);
-        extend(text, &words, &mut found);
+        extend(text, &words, 0.5, &mut found);
         let values: Vec<&str> = found.iter().map(|e| &text[e.start..e.end]).collect();
         assert_eq!(values, ["Świętosław Gorski", "Gorski"]);
     }
@@ -84,7 +97,24 @@ mod tests {
         let text = "Al Li met al and li.";
         let mut found = vec![person(text, "Al Li")];
         let words = name_words(text, &found);
-        extend(text, &words, &mut found);
+        extend(text, &words, 0.5, &mut found);
         assert_eq!(found.len(), 1);
+    }
+
+    #[test]
+    fn a_weak_guess_does_not_hide_a_repeated_mention() {
+        let text = "Verses from Świętosław Gorski's tales. Early Gorski? Sure.";
+        let mut found = vec![person(text, "Świętosław Gorski")];
+        let mut weak = person(text, "Early Gorski");
+        weak.confidence = 0.3;
+        found.push(weak);
+        let words = name_words(text, &found);
+        extend(text, &words, 0.5, &mut found);
+        let strong: Vec<&str> = found
+            .iter()
+            .filter(|e| e.confidence >= 0.5)
+            .map(|e| &text[e.start..e.end])
+            .collect();
+        assert_eq!(strong, ["Świętosław Gorski", "Gorski"]);
     }
 }

@@ -10,6 +10,7 @@ pub(crate) mod address;
 mod capitals;
 mod coref;
 mod custom;
+mod email_names;
 pub(crate) mod names;
 mod phone;
 mod secrets;
@@ -130,7 +131,7 @@ impl Detector {
             .zip(firsts)
             .map(|(text, (mut out, words))| {
                 if let Some(words) = &words {
-                    coref::extend(text, &names, &mut out);
+                    coref::extend(text, &names, self.min_confidence, &mut out);
                     // after coref: a strict run ("The Liberace") must not spread its
                     // listed words; its unknown ones are found again wherever they recur
                     if self.strict {
@@ -151,6 +152,7 @@ impl Detector {
             .then(|| names::tokens(text, names::lexicon()));
         if let Some(words) = &words {
             names::find_in(text, words, &mut out);
+            email_names::find(text, words, &mut out);
         }
         if self.addresses {
             address::find(text, &mut out);

@@ -117,6 +117,12 @@ impl Lexicon {
         self.first.contains(lower) || self.last.contains(lower)
     }
 
+    /// Whether `lower` (lower-case) is a listed name that is also a common word, a
+    /// place or a month ("White", "Chelsea").
+    pub(super) fn is_weak(&self, lower: &str) -> bool {
+        self.weak.contains(lower)
+    }
+
     /// Whether `lower` (lower-case) is a listed common word, place, month or role word
     /// that is no name.
     pub(super) fn is_blocked(&self, lower: &str) -> bool {
