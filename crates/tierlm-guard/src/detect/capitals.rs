@@ -115,7 +115,7 @@ impl Folded {
             let known = !name
                 && (word.chars().count() <= 2
                     || lex.is_blocked(&lower)
-                    || strict::known_words().contains(lower.as_str()));
+                    || strict::is_known_word(&lower));
             folded.text.push_str(&text[copied..start]);
             push_title(word, &mut folded.text);
             folded.for_names.push_str(&text[copied..start]);

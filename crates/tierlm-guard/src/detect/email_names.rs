@@ -7,7 +7,7 @@
 //! part, compared without case, accents or separators.
 
 use super::names::{self, Role, Token};
-use super::strict::known_words;
+use super::strict::is_known_word;
 use crate::entity::{Entity, EntityKind};
 
 /// How far (in bytes) from an e-mail address a name it vouches for may be.
@@ -62,7 +62,7 @@ fn vouched(text: &str, run: &[Token], local: &str, buf: &mut String) -> Option<(
     let mut known = |t: &Token| {
         buf.clear();
         buf.extend(text[t.start..t.end].chars().flat_map(char::to_lowercase));
-        known_words().contains(buf.as_str())
+        is_known_word(buf)
     };
     let hit = |t: &Token| {
         let letters = folded(&text[t.start..t.end]);

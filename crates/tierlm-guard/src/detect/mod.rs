@@ -14,6 +14,7 @@ mod email_names;
 pub(crate) mod names;
 mod phone;
 mod secrets;
+mod signature;
 mod strict;
 mod structured;
 
@@ -164,6 +165,9 @@ impl Detector {
                 strict: self.strict,
             };
             capitals::find(text, &wanted, &mut out);
+        }
+        if let Some(words) = words.as_deref().filter(|_| self.names) {
+            signature::find(text, words, &mut out);
         }
         (out, words)
     }

@@ -601,11 +601,13 @@ fn score(
     let line_alone = j - i >= 2 && alone_on_line(text, tokens[i].start, tokens[j - 1].end);
     if j - i >= 2 && tokens[i].is_word() && !honorific {
         let head = text[tokens[i].start..tokens[i].end].to_lowercase();
-        // a cue word written with a capital ("Patient Anna Novak"), or an unknown
-        // capitalised word starting a sentence: not part of the name
+        // a cue word written with a capital ("Patient Anna Novak"), or an English
+        // word starting a sentence ("Yesterday", "Thanks"): not part of the name; a
+        // word no list knows stays ("Salambek Melikov", "Crisólogo López")
         let cue_word = lex.role_nouns.contains(head.as_str());
         let strip = cue_word
             || (initial
+                && super::strict::is_known_word(&head)
                 && !tokens[i].strong_first()
                 && !has_cue(&cue_text, &lex.strong_cues)
                 && !surname_end

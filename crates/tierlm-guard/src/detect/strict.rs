@@ -20,9 +20,17 @@ const KNOWN_WORDS: &str = include_str!("../../data/known_words.txt");
 /// evidence-based detector's findings, which win an overlap of the same length.
 const STRICT_CONFIDENCE: f32 = 0.5;
 
-pub(super) fn known_words() -> &'static HashSet<&'static str> {
+fn known_words() -> &'static HashSet<&'static str> {
     static KNOWN: OnceLock<HashSet<&'static str>> = OnceLock::new();
     KNOWN.get_or_init(|| names::lines(KNOWN_WORDS).collect())
+}
+
+/// Whether `lower` (a lower-case word) is an English word of the vocabulary; a
+/// hyphenated word is when each of its parts is ("film-maker", "ten-year-old"; not
+/// "lom-ali").
+pub(super) fn is_known_word(lower: &str) -> bool {
+    known_words().contains(lower)
+        || (lower.contains('-') && lower.split('-').all(|p| known_words().contains(p)))
 }
 
 /// Whether a Title-case word could be a name nobody has listed: unknown to the
@@ -40,7 +48,7 @@ fn suspicious(text: &str, t: &Token, initial: bool, buf: &mut String) -> bool {
     buf.clear();
     buf.extend(word.chars().flat_map(char::to_lowercase));
     // the vocabulary list holds words of 3+ letters; shorter heads ("We", "I") are known
-    let unknown = word.chars().count() >= 3 && !known_words().contains(buf.as_str());
+    let unknown = word.chars().count() >= 3 && !is_known_word(buf);
     unknown || (t.strong() && !initial)
 }
 
