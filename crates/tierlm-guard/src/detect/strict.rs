@@ -2,11 +2,13 @@
 //! (a gazetteer hit, an honorific, a cue such as `my name is`) and so lets through the
 //! names it has never seen: about 8% of the names in the leak test. In strict mode every
 //! run of Title-case words that holds an *unknown* word — one that is not among the
-//! 21,000 whole words of MiniLM's uncased WordPiece vocabulary (`data/known_words.txt`,
-//! written by `eval/pii/build_gazetteer.py`) nor a common word, month, place or role
-//! word — is taken for a possible person, and so is a known given name or surname that
-//! does not start a sentence. Unknown places and companies are redacted with the people:
-//! that is the price, measured in docs/BENCHMARKS.md ("Strict mode").
+//! 21,000 whole words of MiniLM's uncased WordPiece vocabulary (`data/known_words.txt`)
+//! or the 98,000 other lower-case words of SCOWL's large English list
+//! (`data/english_words.txt`, both written by `eval/pii/build_gazetteer.py`), nor a
+//! common word, month, place or role word — is taken for a possible person, and so is
+//! a known given name or surname that does not start a sentence. Unknown places and
+//! companies are redacted with the people: that is the price, measured in
+//! docs/BENCHMARKS.md ("Strict mode").
 
 use std::collections::HashSet;
 use std::sync::OnceLock;
@@ -15,6 +17,9 @@ use super::names::{self, Role, Token};
 use crate::entity::{Entity, EntityKind};
 
 const KNOWN_WORDS: &str = include_str!("../../data/known_words.txt");
+/// The lower-case words of SCOWL's large American English list that the vocabulary
+/// lacks ("paraphrase", "unsupervised"; written by `eval/pii/build_gazetteer.py`).
+const ENGLISH_WORDS: &str = include_str!("../../data/english_words.txt");
 
 /// Confidence of a strict finding: the default `min_confidence`, and below the
 /// evidence-based detector's findings, which win an overlap of the same length.
@@ -22,7 +27,11 @@ const STRICT_CONFIDENCE: f32 = 0.5;
 
 fn known_words() -> &'static HashSet<&'static str> {
     static KNOWN: OnceLock<HashSet<&'static str>> = OnceLock::new();
-    KNOWN.get_or_init(|| names::lines(KNOWN_WORDS).collect())
+    KNOWN.get_or_init(|| {
+        names::lines(KNOWN_WORDS)
+            .chain(names::lines(ENGLISH_WORDS))
+            .collect()
+    })
 }
 
 /// Whether `lower` (a lower-case word) is an English word of the vocabulary; a
