@@ -1,6 +1,6 @@
 //! Strict mode for person names: fail closed. The default name detector wants evidence
 //! (a gazetteer hit, an honorific, a cue such as `my name is`) and so lets through the
-//! names it has never seen: about 8% of the names in the leak test. In strict mode every
+//! names it has never seen: about 5% of the names in the leak test. In strict mode every
 //! run of Title-case words that holds an *unknown* word — one that is not among the
 //! 21,000 whole words of MiniLM's uncased WordPiece vocabulary (`data/known_words.txt`)
 //! or the 98,000 other lower-case words of SCOWL's large English list
