@@ -165,6 +165,8 @@ def test_user_and_metadata_leave_as_pseudonyms(env, client):
     body = json.loads(recorded(env).splitlines()[before])["body"]
     assert "lena.berg" not in json.dumps(body), body
     assert re.fullmatch(r"EMAIL_[0-9a-f]{16}", body["user"]), body
+    # keyed: not the bare sha256 anyone could compute from a guessed address
+    assert body["user"][6:] != hashlib.sha256(b"lena.berg@example.net").hexdigest()[:16]
     assert body["metadata"] == {"ticket": "T-1042", "requester": body["user"]}, body
 
 
@@ -364,3 +366,31 @@ def test_an_egress_that_cannot_be_audited_is_never_sent():
         if cfg is not None:
             os.unlink(cfg)
         mock.stop()
+
+
+def test_json_escapes_do_not_hide_values_from_the_guard(env, client):
+    # Python's json.dumps escapes every non-ASCII character by default, and anyone can
+    # escape ASCII: the detectors must read what the model reads.
+    args = json.dumps({"customer": "Jörg Müller", "email": "joerg.mueller@example.com"})
+    args = args.replace("@", "\\u0040")
+    result = json.dumps({"contact": "Zoë Ångström", "phone": "+1 415 555 0199"})
+    assert "\\u00fc" in args and "\\u0040" in args and "\\u00eb" in result
+    before = len(recorded(env).splitlines())
+    client.chat.completions.create(model="frontier", max_tokens=40, messages=[
+        {"role": "user", "content": "Look up the customer and tell me who to call."},
+        {"role": "assistant", "content": None, "tool_calls": [{
+            "id": "call_1", "type": "function",
+            "function": {"name": "lookup", "arguments": args}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": result},
+    ])
+    body = "\n".join(recorded(env).splitlines()[before:])
+    assert body
+    sent = json.loads(body)["body"]
+    outgoing = json.dumps(sent, ensure_ascii=False)
+    for value in ("Müller", "Mueller", "mueller", "joerg", "Ångström", "555 0199"):
+        assert value not in outgoing, outgoing
+    for escaped in ("M\\\\u00fcller", "\\\\u0040", "\\\\u00c5ngstr"):
+        assert escaped not in body, body
+    # the arguments are still JSON, with placeholders where the values were
+    call_args = json.loads(sent["messages"][1]["tool_calls"][0]["function"]["arguments"])
+    assert "<PERSON_" in call_args["customer"] and "<EMAIL_" in call_args["email"], call_args

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::detect::{Detector, DetectorConfig};
 use crate::entity::{Entity, EntityKind};
+use crate::pseudonym::Pseudonyms;
 
 /// What to do with a type of value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
@@ -65,6 +66,10 @@ fn default_audit_path() -> PathBuf {
     PathBuf::from("data/audit.jsonl")
 }
 
+fn default_pseudonym_key_path() -> PathBuf {
+    PathBuf::from("data/guard.key")
+}
+
 /// The `[guard]` section.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -88,6 +93,10 @@ pub struct GuardConfig {
     /// power-loss-safe; no disk sync on the request path).
     #[serde(default)]
     pub audit_sync: crate::audit::AuditSync,
+    /// The secret for `user` / `metadata` pseudonyms (see [`crate::pseudonym`]);
+    /// created on first start.
+    #[serde(default = "default_pseudonym_key_path")]
+    pub pseudonym_key_path: PathBuf,
 }
 
 impl Default for GuardConfig {
@@ -99,6 +108,7 @@ impl Default for GuardConfig {
             policies: Vec::new(),
             audit_path: default_audit_path(),
             audit_sync: crate::audit::AuditSync::default(),
+            pseudonym_key_path: default_pseudonym_key_path(),
         }
     }
 }
@@ -131,6 +141,7 @@ pub struct Guard {
     detector: Detector,
     other_mode: Option<Detector>,
     config: GuardConfig,
+    pseudonyms: Pseudonyms,
 }
 
 fn matches(want: &Option<String>, have: Option<&str>) -> bool {
@@ -171,15 +182,31 @@ impl Guard {
             })?),
             false => None,
         };
+        // a key for this process only, until [`Guard::with_stored_pseudonym_key`]
+        let pseudonyms = Pseudonyms::ephemeral().map_err(|e| format!("random source: {e}"))?;
         Ok(Self {
             detector,
             other_mode,
             config,
+            pseudonyms,
         })
+    }
+
+    /// Pseudonyms under the key in `pseudonym_key_path` (created when missing), so they
+    /// stay the same across restarts and replicas.
+    pub fn with_stored_pseudonym_key(mut self) -> Result<Self, String> {
+        self.pseudonyms = Pseudonyms::load_or_create(&self.config.pseudonym_key_path)
+            .map_err(|e| format!("guard pseudonym key: {e}"))?;
+        Ok(self)
     }
 
     pub fn config(&self) -> &GuardConfig {
         &self.config
+    }
+
+    /// Makes the pseudonyms for `user` and `metadata` values.
+    pub fn pseudonyms(&self) -> Pseudonyms {
+        self.pseudonyms
     }
 
     /// The detectors that scan this caller's requests.

@@ -485,6 +485,13 @@ impl UninitializedConfig {
         // The audit file: the guard's `audit_path` when it sets one, else in data_dir.
         let mut guard = self.guard;
         let builtin_audit = tierlm_guard::policy::GuardConfig::default().audit_path;
+        let builtin_key = tierlm_guard::policy::GuardConfig::default().pseudonym_key_path;
+        if let Some(g) = guard
+            .as_mut()
+            .filter(|g| g.pseudonym_key_path == builtin_key)
+        {
+            g.pseudonym_key_path = data_dir.join("guard.key");
+        }
         let audit_path = match guard.as_mut() {
             Some(g) if g.audit_path != builtin_audit => g.audit_path.clone(),
             Some(g) => {

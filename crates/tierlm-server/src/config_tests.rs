@@ -71,16 +71,22 @@ fn data_dir_places_the_default_files_only() {
         "sqlite:///srv/b/tierlm.db"
     );
     assert_eq!(cfg.audit_path, PathBuf::from("/srv/b/audit.jsonl"));
-    assert_eq!(cfg.guard.unwrap().audit_path, cfg.audit_path);
+    let guard = cfg.guard.unwrap();
+    assert_eq!(guard.audit_path, cfg.audit_path);
+    assert_eq!(guard.pseudonym_key_path, PathBuf::from("/srv/b/guard.key"));
     let cfg = load("[server]\ndata_dir = \"/var/lib/a\"\n", None);
     assert_eq!(cfg.audit_path, PathBuf::from("/var/lib/a/audit.jsonl"));
     // Paths the config sets stay where they are.
     let cfg = load(
-        "[guard]\naudit_path = \"/x/audit.jsonl\"\n[ledger]\ndatabase_url = \"sqlite://y.db\"\n",
+        "[guard]\naudit_path = \"/x/audit.jsonl\"\npseudonym_key_path = \"/run/secrets/k\"\n[ledger]\ndatabase_url = \"sqlite://y.db\"\n",
         Some("/srv/b"),
     );
     assert_eq!(cfg.ledger.unwrap().database_url, "sqlite://y.db");
     assert_eq!(cfg.audit_path, PathBuf::from("/x/audit.jsonl"));
+    assert_eq!(
+        cfg.guard.unwrap().pseudonym_key_path,
+        PathBuf::from("/run/secrets/k")
+    );
 }
 
 #[test]

@@ -15,6 +15,7 @@ use tierlm_api::chat::{
 use tierlm_api::{ApiError, ErrorCode};
 use tierlm_guard::audit::{AuditLog, AuditRecord};
 use tierlm_guard::policy::{Action, Caller, Inspection};
+use tierlm_guard::pseudonym::Pseudonyms;
 use tierlm_guard::redact::{RedactionMap, StreamRestorer};
 use tierlm_providers::{Egress, EgressNotes};
 
@@ -26,6 +27,7 @@ pub struct Screened {
     pub action: Action,
     pub request_id: String,
     inspection: Option<Arc<Inspection>>,
+    pseudonyms: Option<Pseudonyms>,
 }
 
 impl Screened {
@@ -35,6 +37,7 @@ impl Screened {
             action: Action::Allow,
             request_id,
             inspection: None,
+            pseudonyms: None,
         }
     }
 
@@ -61,14 +64,17 @@ impl Screened {
             (!entities.is_empty()).then(|| map.redact(t, entities))
         });
         // Side fields the model never reads (`user`, `metadata` values): a value with a
-        // finding leaves as a stable pseudonym ("EMAIL_3f1c…", a sha256 prefix, as
-        // OpenAI recommends for `user`), so per-user abuse tracking still works.
+        // finding leaves as a stable keyed pseudonym ("EMAIL_3f1c…", an HMAC under the
+        // deployment's secret, as OpenAI recommends hashing `user`), so per-user abuse
+        // tracking still works but nobody can confirm a guessed address against it.
+        let pseudonyms = self.pseudonyms;
         for_each_side_field(&mut out, |value| {
             let entities = findings.next().unwrap_or_default();
             let first = entities.first()?;
             map.redact(value, entities); // counted for the audit
-            let digest = tierlm_providers::egress::sha256_hex(value.as_bytes());
-            Some(format!("{}_{}", first.kind.name(), &digest[..16]))
+            let kind = first.kind.name();
+            // no key only for a guard-less Screened, which never has findings
+            Some(pseudonyms.map_or_else(|| format!("{kind}_hidden"), |p| p.pseudonym(kind, value)))
         });
         // Participant names become a bare label ("PERSON_2": OpenAI allows only
         // letters, digits, '_' and '-' there); "<PERSON_2>" in the answer restores.
@@ -188,10 +194,12 @@ pub fn request_id(headers: &HeaderMap) -> String {
         .to_string()
 }
 
-/// Scan the request; `Err` when the policy blocks it.
+/// Scan the request; `Err` when the policy blocks it. JSON texts have their `\uXXXX`
+/// escapes spelled out first, in the request itself, so what is scanned, what the
+/// local model reads and what a provider receives are the same characters.
 pub fn screen(
     state: &AppState,
-    req: &ChatCompletionRequest,
+    req: &mut ChatCompletionRequest,
     headers: &HeaderMap,
 ) -> Result<Screened, ApiError> {
     let id = request_id(headers);
@@ -199,6 +207,8 @@ pub fn screen(
     let Some(guard) = guard.as_deref() else {
         return Ok(Screened::clear(id));
     };
+    for_each_text(req, tierlm_guard::json_text::spell_out_escapes);
+    let req = &*req;
     let refs = scanned_texts(req);
     let who = crate::auth::caller();
     let caller = Caller {
@@ -226,6 +236,7 @@ pub fn screen(
         action: ins.action,
         request_id: id,
         inspection: Some(Arc::new(ins)),
+        pseudonyms: Some(guard.pseudonyms()),
     })
 }
 
@@ -389,6 +400,7 @@ mod tests {
             action: ins.action,
             request_id: "r".into(),
             inspection: Some(Arc::new(ins)),
+            pseudonyms: Some(guard.pseudonyms()),
         };
         let (out, map) = screened.for_cloud(&req);
         let sent = serde_json::to_string(&out).unwrap();
@@ -426,6 +438,7 @@ mod tests {
                 action: ins.action,
                 request_id: "r".into(),
                 inspection: Some(Arc::new(ins)),
+                pseudonyms: Some(guard.pseudonyms()),
             };
             screened.for_cloud(&req).0
         };

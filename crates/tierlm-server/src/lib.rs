@@ -92,7 +92,7 @@ pub fn load_models(state: &AppState) -> Result<Registry, String> {
         registry.router = Some(std::sync::Arc::new(router));
     }
     if let Some(g) = &cfg.guard {
-        let guard = tierlm_guard::policy::Guard::new(g.clone())?;
+        let guard = tierlm_guard::policy::Guard::new(g.clone())?.with_stored_pseudonym_key()?;
         registry.guard = Some(std::sync::Arc::new(guard));
     }
     if let Some(d) = &cfg.distill {

@@ -54,12 +54,12 @@ pub async fn chat_completions(
 
 async fn start(
     state: &AppState,
-    req: ChatCompletionRequest,
+    mut req: ChatCompletionRequest,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     crate::auth::check_model(&req.model)?;
-    let screened = crate::guard::screen(state, &req, headers)?;
+    let screened = crate::guard::screen(state, &mut req, headers)?;
     if let Some(router) = state.router_for(&req.model) {
         return super::routed::serve(state, router, req, headers, &screened, started).await;
     }
