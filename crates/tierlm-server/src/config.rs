@@ -484,11 +484,11 @@ impl UninitializedConfig {
         }
         // The audit file: the guard's `audit_path` when it sets one, else in data_dir.
         let mut guard = self.guard;
-        let builtin_audit = tierlm_guard::policy::GuardConfig::default().audit_path;
-        let builtin_key = tierlm_guard::policy::GuardConfig::default().pseudonym_key_path;
+        let builtin = tierlm_guard::policy::GuardConfig::default();
+        let builtin_audit = builtin.audit_path;
         if let Some(g) = guard
             .as_mut()
-            .filter(|g| g.pseudonym_key_path == builtin_key)
+            .filter(|g| g.pseudonym_key_path == builtin.pseudonym_key_path)
         {
             g.pseudonym_key_path = data_dir.join("guard.key");
         }

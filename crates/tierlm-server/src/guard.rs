@@ -26,8 +26,8 @@ use crate::state::AppState;
 pub struct Screened {
     pub action: Action,
     pub request_id: String,
-    inspection: Option<Arc<Inspection>>,
-    pseudonyms: Option<Pseudonyms>,
+    /// What was found, and the pseudonyms for side fields: both or neither.
+    inspection: Option<(Arc<Inspection>, Pseudonyms)>,
 }
 
 impl Screened {
@@ -37,7 +37,6 @@ impl Screened {
             action: Action::Allow,
             request_id,
             inspection: None,
-            pseudonyms: None,
         }
     }
 
@@ -46,7 +45,7 @@ impl Screened {
         &self,
         req: &ChatCompletionRequest,
     ) -> (ChatCompletionRequest, Option<Arc<RedactionMap>>) {
-        let Some(ins) = &self.inspection else {
+        let Some((ins, pseudonyms)) = &self.inspection else {
             return (req.clone(), None);
         };
         if ins.to_redact.iter().all(Vec::is_empty) {
@@ -67,14 +66,11 @@ impl Screened {
         // finding leaves as a stable keyed pseudonym ("EMAIL_3f1c…", an HMAC under the
         // deployment's secret, as OpenAI recommends hashing `user`), so per-user abuse
         // tracking still works but nobody can confirm a guessed address against it.
-        let pseudonyms = self.pseudonyms;
         for_each_side_field(&mut out, |value| {
             let entities = findings.next().unwrap_or_default();
             let first = entities.first()?;
             map.redact(value, entities); // counted for the audit
-            let kind = first.kind.name();
-            // no key only for a guard-less Screened, which never has findings
-            Some(pseudonyms.map_or_else(|| format!("{kind}_hidden"), |p| p.pseudonym(kind, value)))
+            Some(pseudonyms.pseudonym(first.kind.name(), value))
         });
         // Participant names become a bare label ("PERSON_2": OpenAI allows only
         // letters, digits, '_' and '-' there); "<PERSON_2>" in the answer restores.
@@ -235,8 +231,7 @@ pub fn screen(
     Ok(Screened {
         action: ins.action,
         request_id: id,
-        inspection: Some(Arc::new(ins)),
-        pseudonyms: Some(guard.pseudonyms()),
+        inspection: Some((Arc::new(ins), guard.pseudonyms())),
     })
 }
 
@@ -399,8 +394,7 @@ mod tests {
         let screened = Screened {
             action: ins.action,
             request_id: "r".into(),
-            inspection: Some(Arc::new(ins)),
-            pseudonyms: Some(guard.pseudonyms()),
+            inspection: Some((Arc::new(ins), guard.pseudonyms())),
         };
         let (out, map) = screened.for_cloud(&req);
         let sent = serde_json::to_string(&out).unwrap();
@@ -437,8 +431,7 @@ mod tests {
             let screened = Screened {
                 action: ins.action,
                 request_id: "r".into(),
-                inspection: Some(Arc::new(ins)),
-                pseudonyms: Some(guard.pseudonyms()),
+                inspection: Some((Arc::new(ins), guard.pseudonyms())),
             };
             screened.for_cloud(&req).0
         };
