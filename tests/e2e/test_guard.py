@@ -394,3 +394,33 @@ def test_json_escapes_do_not_hide_values_from_the_guard(env, client):
     # the arguments are still JSON, with placeholders where the values were
     call_args = json.loads(sent["messages"][1]["tool_calls"][0]["function"]["arguments"])
     assert "<PERSON_" in call_args["customer"] and "<EMAIL_" in call_args["email"], call_args
+
+
+def test_tool_and_schema_texts_are_screened_and_stay_valid(env, client):
+    # Applications put data in tool descriptions and schemas too: an address to
+    # default to, the customers a field may name, a contact in a description.
+    before = len(recorded(env).splitlines())
+    client.chat.completions.create(model="frontier", max_tokens=40, messages=[
+        {"role": "user", "content": "Open a ticket for the billing issue."}],
+        tools=[{"type": "function", "function": {
+            "name": "open_ticket",
+            "description": "Opens a ticket; escalations go to dana.whitfield@example.com.",
+            "parameters": {"type": "object", "required": ["owner"], "properties": {
+                "owner": {"type": "string", "enum": ["lena.kowalski@example.com", "ops"]},
+                "reference": {"type": "string", "pattern": "^[A-Z]{3}-[0-9]+$"}}}}}],
+        response_format={"type": "json_schema", "json_schema": {
+            "name": "ticket", "schema": {"type": "object", "properties": {"note": {
+                "type": "string", "default": "Call +1 415 555 0177 first"}}}}})
+    body = "\n".join(recorded(env).splitlines()[before:])
+    assert body
+    for value in ("dana.whitfield", "lena.kowalski", "555 0177"):
+        assert value not in body, body
+    sent = json.loads(body)["body"]
+    function = sent["tools"][0]["function"]
+    assert "<EMAIL_" in function["description"], function
+    owner = function["parameters"]["properties"]["owner"]
+    assert owner["enum"][0].startswith("<EMAIL_") and owner["enum"][1] == "ops", owner
+    # schema machinery is left as it was
+    assert function["parameters"]["required"] == ["owner"]
+    reference = function["parameters"]["properties"]["reference"]
+    assert reference == {"type": "string", "pattern": "^[A-Z]{3}-[0-9]+$"}

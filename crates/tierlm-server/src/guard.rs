@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use axum::http::HeaderMap;
 use tierlm_api::chat::{
-    ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, MessageContent,
+    ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, MessageContent, ResponseFormat,
 };
 use tierlm_api::{ApiError, ErrorCode};
 use tierlm_guard::audit::{AuditLog, AuditRecord};
@@ -102,7 +102,65 @@ fn texts(req: &ChatCompletionRequest) -> Vec<&str> {
             out.push(call.function.arguments.as_str());
         }
     }
+    for tool in req.tools.iter().flatten() {
+        out.extend(tool.function.description.as_deref());
+        if let Some(params) = &tool.function.parameters {
+            schema_texts(params, &mut out);
+        }
+    }
+    if let Some(ResponseFormat::JsonSchema { json_schema }) = &req.response_format {
+        out.extend(json_schema.description.as_deref());
+        if let Some(schema) = &json_schema.schema {
+            schema_texts(schema, &mut out);
+        }
+    }
     out
+}
+
+/// Schema keywords whose string values are machinery, not prose or data: rewriting
+/// them would break the schema.
+const SCHEMA_MACHINERY: [&str; 8] = [
+    "type",
+    "$ref",
+    "$schema",
+    "$id",
+    "pattern",
+    "format",
+    "required",
+    "additionalProperties",
+];
+
+/// The strings of a JSON schema that can carry data (descriptions, titles, `enum`,
+/// `const`, `default` and `examples` values), depth first in key order.
+fn schema_texts<'a>(value: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+    match value {
+        serde_json::Value::String(s) => out.push(s),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| schema_texts(v, out)),
+        serde_json::Value::Object(map) => map
+            .iter()
+            .filter(|(k, _)| !SCHEMA_MACHINERY.contains(&k.as_str()))
+            .for_each(|(_, v)| schema_texts(v, out)),
+        _ => {}
+    }
+}
+
+/// Visit [`schema_texts`] in the same order; `f` may return a replacement.
+fn for_each_schema_text(value: &mut serde_json::Value, f: &mut impl FnMut(&str) -> Option<String>) {
+    match value {
+        serde_json::Value::String(s) => {
+            if let Some(new) = f(s) {
+                *s = new;
+            }
+        }
+        serde_json::Value::Array(items) => {
+            items.iter_mut().for_each(|v| for_each_schema_text(v, f))
+        }
+        serde_json::Value::Object(map) => map
+            .iter_mut()
+            .filter(|(k, _)| !SCHEMA_MACHINERY.contains(&k.as_str()))
+            .for_each(|(_, v)| for_each_schema_text(v, f)),
+        _ => {}
+    }
 }
 
 /// The fields of a request that reach a provider but not the model: `user`, then the
@@ -178,6 +236,26 @@ fn for_each_text(req: &mut ChatCompletionRequest, mut f: impl FnMut(&str) -> Opt
                 call.function.arguments = new;
             }
         }
+    }
+    let mut described = |description: &mut Option<String>,
+                         schema: &mut Option<serde_json::Value>| {
+        if let Some(d) = description {
+            if let Some(new) = f(d) {
+                *d = new;
+            }
+        }
+        if let Some(schema) = schema {
+            for_each_schema_text(schema, &mut f);
+        }
+    };
+    for tool in req.tools.iter_mut().flatten() {
+        described(
+            &mut tool.function.description,
+            &mut tool.function.parameters,
+        );
+    }
+    if let Some(ResponseFormat::JsonSchema { json_schema }) = &mut req.response_format {
+        described(&mut json_schema.description, &mut json_schema.schema);
     }
 }
 
@@ -361,7 +439,15 @@ mod tests {
                 {"role": "assistant", "content": null, "tool_calls": [
                     {"id": "1", "type": "function", "function": {"name": "f", "arguments": "d"}}]},
                 {"role": "tool", "tool_call_id": "1", "content": "e"}
-            ]
+            ],
+            "tools": [{"type": "function", "function": {"name": "f", "description": "f1",
+                "parameters": {"type": "object", "properties": {
+                    "who": {"type": "string", "description": "f2", "enum": ["f3", "f4"]},
+                    "id": {"type": "string", "pattern": "^[a-z]+$", "format": "email"}},
+                    "required": ["who"]}}}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "r",
+                "description": "r1", "schema": {"type": "object", "title": "r2",
+                "properties": {"x": {"$ref": "#/$defs/x", "default": "r3"}}}}}
         }))
         .unwrap();
         let read: Vec<String> = texts(&req).into_iter().map(str::to_string).collect();
@@ -370,7 +456,10 @@ mod tests {
             visited.push(t.to_string());
             None
         });
-        assert_eq!(read, ["a", "b", "c", "d", "e"]);
+        assert_eq!(
+            read,
+            ["a", "b", "c", "d", "e", "f1", "f2", "f3", "f4", "r1", "r3", "r2"]
+        );
         assert_eq!(read, visited);
     }
 
