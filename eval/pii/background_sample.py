@@ -3,8 +3,10 @@
 
 The background texts (BBC news, ACL abstracts, SMS) are assumed PII-free, so every
 detection in them counts as a false positive. Many are the names of real people in the
-news ("Tony Blair"), correct as detections. This script draws a fixed random sample of
-detection occurrences from `guard_eval --json` output, labels each from
+news ("Tony Blair"), correct as detections. This script samples detection occurrences
+from `guard_eval --json` output (the k-th occurrence of a text is in the sample when
+sha256 of "k text" falls in the first 1/RATE of the range: a stable sample, so that a
+detector change only adds or removes the occurrences it changes), labels each from
 `background_labels.json` (hand-made: "person" for a person's name, real or fictional,
 "other" for anything else), and estimates the share of background tokens covered by
 detections that are not people.
@@ -20,11 +22,10 @@ A sampled text without a label is printed and the exit status is 1: label it and
 import json
 import math
 import pathlib
-import random
+import hashlib
 import sys
 
-SAMPLE = 120
-SEED = 2026
+RATE = 20  # one occurrence in 20
 
 
 def main() -> int:
@@ -38,7 +39,13 @@ def main() -> int:
     if len(occurrences) != bg["detections"]:
         print("run guard_eval with --top 100000 so that every detection is listed", file=sys.stderr)
         return 2
-    sample = random.Random(SEED).sample(occurrences, min(SAMPLE, len(occurrences)))
+    seen: dict[str, int] = {}
+    sample = []
+    for text in occurrences:
+        k = seen[text] = seen.get(text, 0) + 1
+        digest = hashlib.sha256(f"{k} {text}".encode()).digest()
+        if int.from_bytes(digest[:8], "big") % RATE == 0:
+            sample.append(text)
     unlabelled = sorted({t for t in sample if t not in labels})
     if unlabelled:
         print("no label for:", *unlabelled, sep="\n  ")

@@ -268,7 +268,7 @@ fn read_window(
         if wanted.strict {
             // not a single word alone: that is too often an acronym ("GPU", "NATO")
             let mut runs = Vec::new();
-            strict::find_names(copy, &tokens, &mut runs);
+            strict::find_names(copy, &tokens, true, &mut runs);
             found.extend(
                 runs.into_iter()
                     .filter(|e| copy[e.start..e.end].contains(char::is_whitespace)),

@@ -136,7 +136,7 @@ impl Detector {
                     // after coref: a strict run ("The Liberace") must not spread its
                     // listed words; its unknown ones are found again wherever they recur
                     if self.strict {
-                        strict::find_names(text, words, &mut out);
+                        strict::find_names(text, words, false, &mut out);
                     }
                 }
                 self.finish(text, out)

@@ -35,6 +35,8 @@ pub(super) struct Lexicon {
     blocked: HashSet<&'static str>,
     /// Street, place and organisation words: a run followed by one is no person.
     suffix_words: HashSet<&'static str>,
+    /// The organisation words alone ("Foundation", "Cup").
+    organisation_words: HashSet<&'static str>,
     honorifics: HashSet<&'static str>,
     particles: HashSet<&'static str>,
     verbs_after: HashSet<&'static str>,
@@ -98,6 +100,7 @@ pub(super) fn lexicon() -> &'static Lexicon {
             weak,
             blocked,
             suffix_words,
+            organisation_words: words("organisation_words").into_iter().collect(),
             honorifics: words("honorifics").into_iter().collect(),
             particles: words("particles").into_iter().collect(),
             verbs_after: words("verbs_after").into_iter().collect(),
@@ -115,6 +118,12 @@ impl Lexicon {
     /// Whether the gazetteer lists `lower` (lower-case) as a given name or a surname.
     pub(super) fn is_name(&self, lower: &str) -> bool {
         self.first.contains(lower) || self.last.contains(lower)
+    }
+
+    /// Whether `lower` (lower-case) names a kind of organisation or event
+    /// ("foundation", "cup") and is no listed name ("Church", "Post" are surnames too).
+    pub(super) fn is_organisation_word(&self, lower: &str) -> bool {
+        self.organisation_words.contains(lower) && !self.is_name(lower)
     }
 
     /// Whether `lower` (lower-case) is a listed name that is also a common word, a

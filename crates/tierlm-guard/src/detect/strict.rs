@@ -75,8 +75,11 @@ fn member(text: &str, t: &Token) -> bool {
 /// Append a possible person for every run of Title-case words (with initials and
 /// particles inside) that holds a suspicious word. The whole run is reported, so a
 /// name is never half redacted; a listed word ("The", "Please") that starts a
-/// sentence is left out of it.
-pub(super) fn find_names(text: &str, tokens: &[Token], out: &mut Vec<Entity>) {
+/// sentence is left out of it. A run that ends in an organisation word ("Sage
+/// Centre") is the organisation, except in a copy folded from capitals
+/// (`from_capitals`), where a run is the whole line ("BOŻENA IS FROM TUTOR PERINI
+/// CORPORATION").
+pub(super) fn find_names(text: &str, tokens: &[Token], from_capitals: bool, out: &mut Vec<Entity>) {
     let title = |t: &Token| {
         t.is_word() || (t.role == Role::Other && names::is_title(&text[t.start..t.end]))
     };
@@ -107,10 +110,21 @@ pub(super) fn find_names(text: &str, tokens: &[Token], out: &mut Vec<Entity>) {
             start += 1;
         }
         let initial = names::sentence_initial(text, tokens[start].start);
-        if tokens[start..j]
-            .iter()
-            .enumerate()
-            .any(|(k, t)| suspicious(text, t, initial && k == 0, &mut buf))
+        let last = &tokens[j - 1];
+        let organisation = !from_capitals && j - start >= 2 && {
+            buf.clear();
+            buf.extend(
+                text[last.start..last.end]
+                    .chars()
+                    .flat_map(char::to_lowercase),
+            );
+            names::lexicon().is_organisation_word(&buf)
+        };
+        if !organisation
+            && tokens[start..j]
+                .iter()
+                .enumerate()
+                .any(|(k, t)| suspicious(text, t, initial && k == 0, &mut buf))
         {
             out.push(Entity {
                 kind: EntityKind::Person,
@@ -129,7 +143,12 @@ mod tests {
 
     fn found(text: &str) -> Vec<&str> {
         let mut out = Vec::new();
-        find_names(text, &names::tokens(text, names::lexicon()), &mut out);
+        find_names(
+            text,
+            &names::tokens(text, names::lexicon()),
+            false,
+            &mut out,
+        );
         out.iter().map(|e| &text[e.start..e.end]).collect()
     }
 
@@ -175,6 +194,14 @@ mod tests {
             ["Geraldo T. Greece", "Hiramatsu"]
         );
         assert_eq!(found("The Hakuba Oosawa version"), ["Hakuba Oosawa"]);
+    }
+
+    #[test]
+    fn a_run_ending_in_an_organisation_word_is_no_person() {
+        assert!(found("a grant from the Jimi Hendrix Foundation").is_empty());
+        assert!(found("they won the Sparkassen Cup last year").is_empty());
+        // a surname that is also an organisation word keeps the run a person
+        assert_eq!(found("a song by Charlotte Church"), ["Charlotte Church"]);
     }
 
     #[test]
