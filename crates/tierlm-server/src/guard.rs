@@ -130,6 +130,13 @@ const SCHEMA_MACHINERY: [&str; 8] = [
     "additionalProperties",
 ];
 
+/// Whether `key: value` in a schema object is machinery. An object value is a schema
+/// (a property that happens to be named `format` or `type`, an `additionalProperties`
+/// schema) and is read.
+fn is_machinery(key: &str, value: &serde_json::Value) -> bool {
+    SCHEMA_MACHINERY.contains(&key) && !value.is_object()
+}
+
 /// The strings of a JSON schema that can carry data (descriptions, titles, `enum`,
 /// `const`, `default` and `examples` values), depth first in key order.
 fn schema_texts<'a>(value: &'a serde_json::Value, out: &mut Vec<&'a str>) {
@@ -138,7 +145,7 @@ fn schema_texts<'a>(value: &'a serde_json::Value, out: &mut Vec<&'a str>) {
         serde_json::Value::Array(items) => items.iter().for_each(|v| schema_texts(v, out)),
         serde_json::Value::Object(map) => map
             .iter()
-            .filter(|(k, _)| !SCHEMA_MACHINERY.contains(&k.as_str()))
+            .filter(|(k, v)| !is_machinery(k, v))
             .for_each(|(_, v)| schema_texts(v, out)),
         _ => {}
     }
@@ -157,7 +164,7 @@ fn for_each_schema_text(value: &mut serde_json::Value, f: &mut impl FnMut(&str) 
         }
         serde_json::Value::Object(map) => map
             .iter_mut()
-            .filter(|(k, _)| !SCHEMA_MACHINERY.contains(&k.as_str()))
+            .filter(|(k, v)| !is_machinery(k, v))
             .for_each(|(_, v)| for_each_schema_text(v, f)),
         _ => {}
     }
@@ -442,6 +449,7 @@ mod tests {
             ],
             "tools": [{"type": "function", "function": {"name": "f", "description": "f1",
                 "parameters": {"type": "object", "properties": {
+                    "format": {"type": "string", "description": "f0"},
                     "who": {"type": "string", "description": "f2", "enum": ["f3", "f4"]},
                     "id": {"type": "string", "pattern": "^[a-z]+$", "format": "email"}},
                     "required": ["who"]}}}],
@@ -458,7 +466,7 @@ mod tests {
         });
         assert_eq!(
             read,
-            ["a", "b", "c", "d", "e", "f1", "f2", "f3", "f4", "r1", "r3", "r2"]
+            ["a", "b", "c", "d", "e", "f1", "f0", "f2", "f3", "f4", "r1", "r3", "r2"]
         );
         assert_eq!(read, visited);
     }
