@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use crate::egress::{sha256_hex, Egress, EgressNotes};
 use crate::reliability::{CircuitBreaker, RetryPolicy};
 use crate::sse::SseParser;
+use crate::transport::{collect, BodyStream, Outgoing, Reply, Transport, TransportError};
 use crate::wire::{self, WireRequest};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,26 +219,12 @@ impl Decoder {
 pub struct Provider {
     pub settings: ProviderSettings,
     pub breaker: CircuitBreaker,
-    http: reqwest::Client,
-}
-
-fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    v.trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|s| *s >= 0.0)
-        .map(Duration::from_secs_f64)
+    http: Transport,
 }
 
 impl Provider {
     pub fn new(settings: ProviderSettings) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(settings.connect_timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true)
-            .user_agent(concat!("tierlm/", env!("CARGO_PKG_VERSION")))
-            .build()
+        let http = Transport::new(&settings.base_url, settings.connect_timeout)
             .map_err(|e| format!("provider `{}`: {e}", settings.name))?;
         let breaker = CircuitBreaker::new(settings.breaker_failures, settings.breaker_cooldown);
         Ok(Self {
@@ -284,7 +271,7 @@ impl Provider {
         deadline: Instant,
         notes: &EgressNotes,
         upstream: &str,
-    ) -> Result<reqwest::Response, ProviderError> {
+    ) -> Result<Reply, ProviderError> {
         let url = format!(
             "{}{}",
             self.settings.base_url.trim_end_matches('/'),
@@ -301,44 +288,47 @@ impl Provider {
             })
             .await
             .map_err(ProviderError::NotSent)?;
-        let mut rb = self
-            .http
-            .post(&url)
-            .query(&wire.query)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body);
-        if let Some(key) = &self.settings.api_key {
-            rb = match self.settings.kind {
-                ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => {
-                    rb.bearer_auth(key.expose())
+        let mut headers = vec![("content-type", "application/json".to_string())];
+        let key = self.settings.api_key.as_ref().map(Secret::expose);
+        match (self.settings.kind, key) {
+            (ProviderKind::OpenAi | ProviderKind::OpenAiCompatible, Some(k)) => {
+                headers.push(("authorization", format!("Bearer {k}")));
+            }
+            (ProviderKind::Anthropic, k) => {
+                if let Some(k) = k {
+                    headers.push(("x-api-key", k.to_string()));
                 }
-                ProviderKind::Anthropic => rb
-                    .header("x-api-key", key.expose())
-                    .header("anthropic-version", "2023-06-01"),
-                ProviderKind::Gemini => rb.header("x-goog-api-key", key.expose()),
-            };
-        } else if self.settings.kind == ProviderKind::Anthropic {
-            rb = rb.header("anthropic-version", "2023-06-01");
+                headers.push(("anthropic-version", "2023-06-01".to_string()));
+            }
+            (ProviderKind::Gemini, Some(k)) => headers.push(("x-goog-api-key", k.to_string())),
+            _ => {}
         }
-        let resp = match tokio::time::timeout_at(deadline, rb.send()).await {
+        let out = Outgoing {
+            url,
+            query: wire.query.clone(),
+            headers,
+            body,
+        };
+        let mut resp = match tokio::time::timeout_at(deadline, self.http.send(out)).await {
             Err(_) => {
                 return Err(ProviderError::Timeout(
                     "no response before the first-token timeout".into(),
                 ))
             }
-            Ok(Err(e)) if e.is_timeout() => return Err(ProviderError::Timeout(e.to_string())),
-            Ok(Err(e)) => return Err(ProviderError::Connect(without_url(&e))),
+            Ok(Err(TransportError::Timeout(m))) => return Err(ProviderError::Timeout(m)),
+            Ok(Err(TransportError::Connect(m))) => return Err(ProviderError::Connect(m)),
             Ok(Ok(r)) => r,
         };
-        let status = resp.status().as_u16();
-        if resp.status().is_success() {
+        let status = resp.status;
+        if (200..300).contains(&status) {
             return Ok(resp);
         }
-        let retry_after = parse_retry_after(resp.headers());
-        let body = tokio::time::timeout_at(deadline, resp.text())
+        let retry_after = resp.retry_after;
+        let body = tokio::time::timeout_at(deadline, collect(&mut resp.body))
             .await
             .ok()
             .and_then(Result::ok)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_default();
         let message = self.error_message(&body);
         Err(match status {
@@ -367,14 +357,14 @@ impl Provider {
                 message: e.message,
             })?;
         let deadline = Instant::now() + self.settings.total_timeout;
-        let resp = self.send(&wire, deadline, notes, upstream).await?;
-        let bytes = match tokio::time::timeout_at(deadline, resp.bytes()).await {
+        let mut resp = self.send(&wire, deadline, notes, upstream).await?;
+        let bytes = match tokio::time::timeout_at(deadline, collect(&mut resp.body)).await {
             Err(_) => {
                 return Err(ProviderError::Timeout(
                     "the answer did not arrive in time".into(),
                 ))
             }
-            Ok(Err(e)) => return Err(ProviderError::Broken(without_url(&e))),
+            Ok(Err(e)) => return Err(ProviderError::Broken(e)),
             Ok(Ok(b)) => b,
         };
         let value: serde_json::Value = serde_json::from_slice(&bytes)
@@ -412,7 +402,7 @@ impl Provider {
             .send(&wire, first_deadline.min(total_deadline), notes, upstream)
             .await?;
         let mut state = StreamState {
-            body: resp.bytes_stream().boxed(),
+            body: resp.body,
             parser: SseParser::new(),
             decoder: Decoder::new(self.settings.kind, model, id, created),
             queue: VecDeque::new(),
@@ -449,7 +439,7 @@ const DRAIN_MAX_BYTES: usize = 64 << 10;
 const DRAIN_MAX_TIME: Duration = Duration::from_secs(5);
 
 struct StreamState {
-    body: BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    body: BodyStream,
     parser: SseParser,
     decoder: Decoder,
     queue: VecDeque<StreamItem>,
@@ -470,12 +460,7 @@ impl StreamState {
         };
         let events = match next {
             Some(Ok(bytes)) => self.parser.push(&bytes),
-            Some(Err(e)) => {
-                return Err(ProviderError::Broken(format!(
-                    "the stream broke: {}",
-                    without_url(&e)
-                )))
-            }
+            Some(Err(e)) => return Err(ProviderError::Broken(format!("the stream broke: {e}"))),
             None => {
                 let rest = self.parser.finish();
                 self.decode(rest)?;
@@ -529,15 +514,6 @@ impl StreamState {
         }
         Ok(())
     }
-}
-
-/// reqwest errors print the URL, which may carry a key in its query; drop it.
-fn without_url(e: &reqwest::Error) -> String {
-    let mut s = e.to_string();
-    if let Some(url) = e.url() {
-        s = s.replace(url.as_str(), "<provider url>");
-    }
-    s
 }
 
 #[cfg(test)]

@@ -5,10 +5,12 @@
 
 pub mod client;
 pub mod cloud;
+mod direct;
 pub mod egress;
 pub mod pricing;
 pub mod reliability;
 pub mod sse;
+mod transport;
 pub mod wire;
 
 pub use client::{
