@@ -17,7 +17,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::{FutureExt, Stream};
+use futures::Stream;
 use http_body_util::Full;
 use hyper::body::{Body, Incoming};
 use hyper::client::conn::http1;
@@ -25,6 +25,8 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
+
+use crate::transport::TransportError;
 
 /// An idle connection older than this is closed rather than reused.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -87,6 +89,9 @@ impl AsyncWrite for Socket {
     }
 }
 
+/// A failed request's error, and the request itself where it never went out.
+type Unsent = (hyper::Error, Option<http::Request<Full<Bytes>>>);
+
 type Driver = Pin<Box<http1::Connection<TokioIo<Socket>, Full<Bytes>>>>;
 
 /// One connection: the handle that sends requests and the future that does its I/O.
@@ -112,15 +117,18 @@ impl Conn {
         }
     }
 
-    /// Runs `fut` while driving the connection it depends on.
-    async fn drive<F: Future + Unpin>(&mut self, mut fut: F) -> F::Output {
+    /// Polls `step` until it is ready, driving the connection it depends on; once the
+    /// connection has finished, `step` reports how.
+    async fn drive<T>(
+        &mut self,
+        mut step: impl FnMut(&mut http1::SendRequest<Full<Bytes>>, &mut Context<'_>) -> Poll<T>,
+    ) -> T {
         futures::future::poll_fn(|cx| {
-            if let Poll::Ready(v) = fut.poll_unpin(cx) {
+            if let Poll::Ready(v) = step(&mut self.sender, cx) {
                 return Poll::Ready(v);
             }
             if self.poll_driver(cx).is_ready() {
-                // The connection ended; the request's future reports how.
-                return fut.poll_unpin(cx);
+                return step(&mut self.sender, cx);
             }
             Poll::Pending
         })
@@ -211,7 +219,7 @@ impl DirectClient {
         &self.origin.authority
     }
 
-    async fn connect(&self) -> Result<Conn, String> {
+    async fn connect(&self) -> Result<Conn, TransportError> {
         let (host, port) = (self.origin.host.as_str(), self.origin.port);
         let open = async {
             let tcp = TcpStream::connect((host, port))
@@ -241,9 +249,12 @@ impl DirectClient {
                 idle_since: Instant::now(),
             })
         };
-        tokio::time::timeout(self.connect_timeout, open)
-            .await
-            .map_err(|_| format!("connecting to {host}:{port} timed out"))?
+        match tokio::time::timeout(self.connect_timeout, open).await {
+            Ok(r) => r.map_err(TransportError::Connect),
+            Err(_) => Err(TransportError::Timeout(format!(
+                "connecting to {host}:{port} timed out"
+            ))),
+        }
     }
 
     /// A pooled connection that is still open, if there is one.
@@ -281,45 +292,44 @@ impl DirectClient {
     }
 
     /// Sends `req` and waits for the answer's head. A pooled connection that the server
-    /// closed before the request went out is replaced by a new one, once.
-    pub async fn send(self: &Arc<Self>, req: http::Request<Full<Bytes>>) -> Result<Answer, String> {
+    /// closed before the request went out is replaced by a new one, once: hyper hands
+    /// back a request it did not send.
+    pub async fn send(
+        self: &Arc<Self>,
+        req: http::Request<Full<Bytes>>,
+    ) -> Result<Answer, TransportError> {
         let (mut conn, reused) = match self.checkout() {
             Some(c) => (c, true),
             None => (self.connect().await?, false),
         };
-        let retry = reused.then(|| clone_request(&req));
-        match self.exchange(&mut conn, req).await {
+        match Self::exchange(&mut conn, req).await {
             Ok(resp) => Ok(self.answer(conn, resp)),
-            Err(e) if e.is_canceled() && retry.is_some() => {
+            Err((_, Some(req))) if reused => {
                 let mut conn = self.connect().await?;
-                let req = retry.ok_or("unreachable")?;
-                let resp = self
-                    .exchange(&mut conn, req)
+                let resp = Self::exchange(&mut conn, req)
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|(e, _)| TransportError::Connect(e.to_string()))?;
                 Ok(self.answer(conn, resp))
             }
-            Err(e) => Err(e.to_string()),
+            Err((e, _)) => Err(TransportError::Connect(e.to_string())),
         }
     }
 
+    /// One request on `conn`; a failure hands back the request if it was not sent.
     async fn exchange(
-        &self,
         conn: &mut Conn,
         req: http::Request<Full<Bytes>>,
-    ) -> Result<http::Response<Incoming>, hyper::Error> {
-        futures::future::poll_fn(|cx| {
-            if let Poll::Ready(r) = conn.sender.poll_ready(cx) {
-                return Poll::Ready(r);
-            }
-            if conn.poll_driver(cx).is_ready() {
-                return conn.sender.poll_ready(cx);
-            }
-            Poll::Pending
-        })
-        .await?;
-        let fut = conn.sender.send_request(req);
-        conn.drive(Box::pin(fut)).await
+    ) -> Result<http::Response<Incoming>, Unsent> {
+        if let Err(e) = conn.drive(|sender, cx| sender.poll_ready(cx)).await {
+            return Err((e, Some(req)));
+        }
+        let mut fut = Box::pin(conn.sender.try_send_request(req));
+        conn.drive(|_, cx| fut.as_mut().poll(cx))
+            .await
+            .map_err(|mut e| {
+                let req = e.take_message();
+                (e.into_error(), req)
+            })
     }
 
     fn answer(self: &Arc<Self>, conn: Conn, resp: http::Response<Incoming>) -> Answer {
@@ -334,14 +344,6 @@ impl DirectClient {
             },
         }
     }
-}
-
-fn clone_request(req: &http::Request<Full<Bytes>>) -> http::Request<Full<Bytes>> {
-    let mut r = http::Request::new(req.body().clone());
-    *r.method_mut() = req.method().clone();
-    *r.uri_mut() = req.uri().clone();
-    *r.headers_mut() = req.headers().clone();
-    r
 }
 
 /// A response body that drives its own connection; at its end the connection goes

@@ -86,8 +86,7 @@ fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
     v.trim()
         .parse::<f64>()
         .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
 }
 
 async fn send_direct(client: &Arc<DirectClient>, out: Outgoing) -> Result<Reply, TransportError> {
@@ -112,7 +111,7 @@ async fn send_direct(client: &Arc<DirectClient>, out: Outgoing) -> Result<Reply,
     let req = builder
         .body(Full::new(Bytes::from(out.body)))
         .map_err(|e| TransportError::Connect(format!("invalid request: {e}")))?;
-    let answer = client.send(req).await.map_err(TransportError::Connect)?;
+    let answer = client.send(req).await?;
     Ok(Reply {
         status: answer.status,
         retry_after: retry_after(&answer.headers),
@@ -156,4 +155,25 @@ fn without_url(e: &reqwest::Error) -> String {
         s = s.replace(url.as_str(), "<provider url>");
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn after(v: &str) -> Option<Duration> {
+        let mut h = http::HeaderMap::new();
+        h.insert(http::header::RETRY_AFTER, v.parse().unwrap());
+        retry_after(&h)
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_and_refuses_what_no_duration_holds() {
+        assert_eq!(after(" 1.5 "), Some(Duration::from_millis(1500)));
+        assert_eq!(after("0"), Some(Duration::ZERO));
+        // Each of these used to panic in `Duration::from_secs_f64`, or is not seconds.
+        for v in ["-1", "inf", "NaN", "1e30", "Wed, 21 Oct 2026 07:28:00 GMT"] {
+            assert_eq!(after(v), None, "{v}");
+        }
+    }
 }
