@@ -54,7 +54,7 @@ class Proc:
             if line is None or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"{argv[0]} did not start: {self.stderr_text()}")
-            m = re.search(r"listening on (http://\S+)", line)
+            m = re.search(r"listening on (https?://\S+)", line)
             if m:
                 self.url = m.group(1).rstrip("/")
 

@@ -4,7 +4,7 @@
 //! providers at it instead of the real services.
 //!
 //! The library exposes [`app`] (an axum `Router` for in-process tests) and [`serve`] (what
-//! the `tierlm-mockcloud` binary runs). Token usage follows one documented rule: see
+//! the `tierlm-mockcloud` binary runs, [`serve_with_tls`] for HTTPS). Token usage follows one documented rule: see
 //! [`tokens`].
 
 mod answer;
@@ -19,7 +19,8 @@ mod server;
 mod sse;
 mod stats;
 mod text;
+pub mod tls;
 
 pub use config::{load_fixtures, Config, Fixture};
-pub use server::{app, serve};
+pub use server::{app, serve, serve_with_tls};
 pub use text::tokens;

@@ -1,13 +1,13 @@
 //! `tierlm-mockcloud`: command-line wrapper over the library. Parses the flags, binds the
-//! port, prints `tierlm-mockcloud listening on http://HOST:PORT` once bound, and serves
-//! until SIGTERM or SIGINT.
+//! port, prints `tierlm-mockcloud listening on http://HOST:PORT` (`https://` with
+//! `--tls-cert`) once bound, and serves until SIGTERM or SIGINT.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tierlm_mockcloud::{load_fixtures, serve, Config};
+use tierlm_mockcloud::{load_fixtures, serve_with_tls, tls, Config};
 
 /// A fast, deterministic mock of the OpenAI, Anthropic and Gemini HTTP APIs, with fault
 /// injection. Per-request `x-mock-*` headers override the fault flags.
@@ -58,6 +58,12 @@ struct Args {
     /// Seed of the deterministic error injection
     #[arg(long, value_name = "N", default_value_t = 0)]
     seed: u64,
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key)
+    #[arg(long, value_name = "FILE.pem", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert
+    #[arg(long, value_name = "FILE.pem", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {
@@ -108,6 +114,17 @@ async fn main() -> ExitCode {
         },
         None => Vec::new(),
     };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => match tls::server_config(cert, key) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("tierlm-mockcloud: TLS: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let config = Config {
         record: args.record,
         fixtures,
@@ -134,7 +151,7 @@ async fn main() -> ExitCode {
     match listener.local_addr() {
         Ok(addr) => {
             let mut out = std::io::stdout();
-            let _ = writeln!(out, "tierlm-mockcloud listening on http://{addr}");
+            let _ = writeln!(out, "tierlm-mockcloud listening on {scheme}://{addr}");
             let _ = out.flush();
         }
         Err(e) => {
@@ -142,7 +159,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    match serve(config, listener, shutdown_signal()).await {
+    match serve_with_tls(config, listener, tls, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tierlm-mockcloud: {e}");

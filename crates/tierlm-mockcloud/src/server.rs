@@ -22,6 +22,7 @@ use crate::faults::Faults;
 use crate::record::Recorder;
 use crate::stats::{Outcome, Stats};
 use crate::text::{fnv64, mix};
+use crate::tls::TlsListener;
 use crate::{anthropic, gemini, openai};
 
 /// State shared by every handler.
@@ -69,6 +70,19 @@ pub async fn serve<F>(
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    serve_with_tls(config, listener, None, shutdown).await
+}
+
+/// [`serve`], over TLS when `tls` is given (see [`crate::tls::server_config`]).
+pub async fn serve_with_tls<F>(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: F,
+) -> io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
     let shared = Arc::new(Shared::new(config)?);
     // Streams are many small writes: without TCP_NODELAY, Nagle and delayed ACKs add ~40 ms.
     let counted = shared.clone();
@@ -78,9 +92,20 @@ where
             tracing::debug!("TCP_NODELAY: {e}");
         }
     });
-    let result = axum::serve(listener, router(shared.clone()))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let app = router(shared.clone());
+    let result = match tls {
+        Some(tls) => {
+            let listener = TlsListener::new(listener, tls)?;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    };
     if let Some(recorder) = shared.recorder.clone() {
         let _ = tokio::task::spawn_blocking(move || recorder.sync()).await;
     }

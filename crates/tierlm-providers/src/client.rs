@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use crate::egress::{sha256_hex, Egress, EgressNotes};
 use crate::reliability::{CircuitBreaker, RetryPolicy};
+use crate::roots::ExtraRoots;
 use crate::sse::SseParser;
 use crate::transport::{collect, BodyStream, Outgoing, Reply, Transport, TransportError};
 use crate::wire::{self, WireRequest};
@@ -92,6 +93,8 @@ pub struct ProviderSettings {
     pub retry: RetryPolicy,
     pub breaker_failures: u32,
     pub breaker_cooldown: Duration,
+    /// Certificate authorities trusted beyond the public roots (`ca_file`).
+    pub extra_roots: Option<ExtraRoots>,
 }
 
 /// Why a call to a provider failed.
@@ -224,8 +227,12 @@ pub struct Provider {
 
 impl Provider {
     pub fn new(settings: ProviderSettings) -> Result<Self, String> {
-        let http = Transport::new(&settings.base_url, settings.connect_timeout)
-            .map_err(|e| format!("provider `{}`: {e}", settings.name))?;
+        let http = Transport::new(
+            &settings.base_url,
+            settings.connect_timeout,
+            settings.extra_roots.as_ref(),
+        )
+        .map_err(|e| format!("provider `{}`: {e}", settings.name))?;
         let breaker = CircuitBreaker::new(settings.breaker_failures, settings.breaker_cooldown);
         Ok(Self {
             settings,

@@ -26,6 +26,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use crate::roots::ExtraRoots;
 use crate::transport::TransportError;
 
 /// An idle connection older than this is closed rather than reused.
@@ -192,10 +193,17 @@ pub(crate) struct Answer {
 }
 
 impl DirectClient {
-    pub fn new(origin: Origin, connect_timeout: Duration) -> Result<Arc<Self>, String> {
+    pub fn new(
+        origin: Origin,
+        connect_timeout: Duration,
+        extra_roots: Option<&ExtraRoots>,
+    ) -> Result<Arc<Self>, String> {
         let tls = if origin.tls {
             let mut roots = rustls::RootCertStore::empty();
             roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            for cert in extra_roots.map(ExtraRoots::certs).unwrap_or_default() {
+                roots.add(cert.clone()).map_err(|e| format!("TLS: {e}"))?;
+            }
             let provider = Arc::new(rustls::crypto::ring::default_provider());
             let mut config = rustls::ClientConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()
@@ -232,10 +240,9 @@ impl DirectClient {
                 Some(tls) => {
                     let name = rustls::pki_types::ServerName::try_from(host.to_string())
                         .map_err(|e| format!("invalid TLS server name `{host}`: {e}"))?;
-                    let s = tls
-                        .connect(name, tcp)
-                        .await
-                        .map_err(|e| format!("TLS handshake with {host}:{port} failed: {e}"))?;
+                    let s = tls.connect(name, tcp).await.map_err(|e| {
+                        format!("TLS handshake with {host}:{port} failed: {e}{}", hint(&e))
+                    })?;
                     Socket::Tls(Box::new(s))
                 }
             };
@@ -343,6 +350,24 @@ impl DirectClient {
                 client: Arc::clone(self),
             },
         }
+    }
+}
+
+/// What to do about a certificate the roots do not vouch for.
+fn hint(e: &io::Error) -> &'static str {
+    let unknown_issuer = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|tls| {
+            matches!(
+                tls,
+                rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)
+            )
+        });
+    if unknown_issuer {
+        " (a private certificate authority can be trusted with the provider's `ca_file`)"
+    } else {
+        ""
     }
 }
 

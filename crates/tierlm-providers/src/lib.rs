@@ -9,6 +9,7 @@ mod direct;
 pub mod egress;
 pub mod pricing;
 pub mod reliability;
+mod roots;
 pub mod sse;
 mod transport;
 pub mod wire;
@@ -18,3 +19,4 @@ pub use client::{
 };
 pub use cloud::{CloudModel, Served, Target};
 pub use egress::{Egress, EgressGate, EgressNotes};
+pub use roots::ExtraRoots;

@@ -12,6 +12,7 @@ use futures::StreamExt;
 use http_body_util::Full;
 
 use crate::direct::{DirectClient, Origin};
+use crate::roots::ExtraRoots;
 
 /// A response body, chunk by chunk.
 pub(crate) type BodyStream = BoxStream<'static, Result<Bytes, String>>;
@@ -56,21 +57,31 @@ fn proxy_configured(tls: bool) -> bool {
 }
 
 impl Transport {
-    pub fn new(base_url: &str, connect_timeout: Duration) -> Result<Self, String> {
-        match Origin::parse(base_url) {
-            Ok(origin) if !proxy_configured(origin.tls) => {
-                Ok(Self::Direct(DirectClient::new(origin, connect_timeout)?))
+    pub fn new(
+        base_url: &str,
+        connect_timeout: Duration,
+        extra_roots: Option<&ExtraRoots>,
+    ) -> Result<Self, String> {
+        if let Ok(origin) = Origin::parse(base_url) {
+            if !proxy_configured(origin.tls) {
+                let client = DirectClient::new(origin, connect_timeout, extra_roots)?;
+                return Ok(Self::Direct(client));
             }
-            _ => reqwest::Client::builder()
-                .connect_timeout(connect_timeout)
-                .pool_idle_timeout(Duration::from_secs(90))
-                .tcp_nodelay(true)
-                .redirect(reqwest::redirect::Policy::none())
-                .user_agent(USER_AGENT)
-                .build()
-                .map(Self::Reqwest)
-                .map_err(|e| e.to_string()),
         }
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(USER_AGENT);
+        for cert in extra_roots.map(ExtraRoots::certs).unwrap_or_default() {
+            let cert = reqwest::Certificate::from_der(cert).map_err(|e| e.to_string())?;
+            builder = builder.add_root_certificate(cert);
+        }
+        builder
+            .build()
+            .map(Self::Reqwest)
+            .map_err(|e| e.to_string())
     }
 
     pub async fn send(&self, out: Outgoing) -> Result<Reply, TransportError> {

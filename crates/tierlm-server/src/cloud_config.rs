@@ -12,7 +12,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use tierlm_providers::pricing::{Price, PricingCatalog, Usd};
 use tierlm_providers::reliability::RetryPolicy;
-use tierlm_providers::{CloudModel, Provider, ProviderKind, ProviderSettings, Secret, Target};
+use tierlm_providers::{
+    CloudModel, ExtraRoots, Provider, ProviderKind, ProviderSettings, Secret, Target,
+};
 
 use crate::config::ConfigError;
 
@@ -38,6 +40,8 @@ pub struct UninitializedProvider {
     pub retry_base_ms: Option<u64>,
     pub breaker_failures: Option<u32>,
     pub breaker_cooldown_ms: Option<u64>,
+    /// A PEM file of certificate authorities to trust besides the public ones.
+    pub ca_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -169,6 +173,19 @@ pub fn validate(
             .as_deref()
             .map(|raw| resolve_secret(&p.name, raw, env))
             .transpose()?;
+        let extra_roots = match &p.ca_file {
+            Some(path) if !base_url.starts_with("https://") => {
+                return Err(ConfigError::Invalid(format!(
+                    "{} `{path}` is set, but `{base_url}` is not an https:// URL",
+                    what("ca_file")
+                )))
+            }
+            Some(path) => Some(
+                ExtraRoots::load(std::path::Path::new(path))
+                    .map_err(|e| ConfigError::Invalid(format!("{}: {e}", what("ca_file"))))?,
+            ),
+            None => None,
+        };
         let ms = Duration::from_millis;
         specs.push(ProviderSettings {
             name: p.name.clone(),
@@ -190,6 +207,7 @@ pub fn validate(
                 .unwrap_or(DEFAULT_BREAKER_FAILURES)
                 .max(1),
             breaker_cooldown: ms(p.breaker_cooldown_ms.unwrap_or(DEFAULT_BREAKER_COOLDOWN_MS)),
+            extra_roots,
         });
     }
     let mut out_models: Vec<CloudModelSpec> = Vec::new();
@@ -295,6 +313,7 @@ mod tests {
             retry_base_ms: None,
             breaker_failures: None,
             breaker_cooldown_ms: None,
+            ca_file: None,
         }
     }
 
@@ -383,5 +402,24 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("base_url"));
+    }
+
+    #[test]
+    fn a_ca_file_must_exist_hold_certificates_and_serve_an_https_url() {
+        let with = |url: &str, file: &str| {
+            let mut p = provider("v", "openai_compatible", None);
+            p.base_url = Some(url.into());
+            p.ca_file = Some(file.into());
+            validate(vec![p], vec![], &[], &env)
+                .unwrap_err()
+                .to_string()
+        };
+        let err = with("https://llm.internal/v1", "/nonexistent/ca.pem");
+        assert!(
+            err.contains("`ca_file` of provider `v`") && err.contains("/nonexistent/ca.pem"),
+            "{err}"
+        );
+        let err = with("http://llm.internal/v1", "/nonexistent/ca.pem");
+        assert!(err.contains("not an https:// URL"), "{err}");
     }
 }
