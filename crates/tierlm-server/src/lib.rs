@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod otlp;
 pub mod sse;
 pub mod state;
+mod timer_anchor;
 pub mod usage;
 
 pub use app::app;
@@ -149,6 +150,7 @@ where
         }
     });
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let anchor = timer_anchor::spawn();
     let telemetry = state.clone();
     // Streams are many small writes: without TCP_NODELAY, Nagle's algorithm and the
     // client's delayed ACKs hold the tail of a stream back by ~40 ms.
@@ -175,6 +177,7 @@ where
         r = server => r,
         r = watch_loader => r,
     };
+    anchor.abort();
     // In-flight requests have finished: send their spans before exiting.
     telemetry
         .flush_telemetry(std::time::Duration::from_secs(3))
