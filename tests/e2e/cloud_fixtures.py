@@ -102,8 +102,9 @@ base_url = "{mock_url}/v1"
 """
 
 
-def start_gateway(config: str, *flags: str, log: str = "warn") -> tuple[Proc, str]:
-    """Write `config` to a temporary file and start tierlm on it; wait for /ready.
+def start_gateway(config: str, *flags: str, log: str = "warn", env: dict | None = None) -> tuple[Proc, str]:
+    """Write `config` to a temporary file and start tierlm on it (with `env` added to
+    the environment); wait for /ready.
 
     Returns the process and the config path (the caller removes it)."""
     cfg = tempfile.NamedTemporaryFile("w", prefix="tierlm-e2e-", suffix=".toml", delete=False)
@@ -111,9 +112,9 @@ def start_gateway(config: str, *flags: str, log: str = "warn") -> tuple[Proc, st
     cfg.close()
     # Each gateway keeps its default files (ledger, audit) in a folder of its own, so
     # gateways running side by side never share an audit chain.
-    env = dict(os.environ, TIERLM_LOG=log, E2E_MOCK_KEY=MOCK_KEY, E2E_WRONG_KEY="sk-wrong-secret-456",
-               TIERLM_DATA_DIR=tempfile.mkdtemp(prefix="tierlm-e2e-data-"))
-    gw = Proc([TIERLM_BIN, "serve", "--config", cfg.name, *flags], env=env)
+    full_env = dict(os.environ, TIERLM_LOG=log, E2E_MOCK_KEY=MOCK_KEY, E2E_WRONG_KEY="sk-wrong-secret-456",
+                    TIERLM_DATA_DIR=tempfile.mkdtemp(prefix="tierlm-e2e-data-"), **(env or {}))
+    gw = Proc([TIERLM_BIN, "serve", "--config", cfg.name, *flags], env=full_env)
     deadline = time.monotonic() + 120
     while httpx.get(gw.url + "/ready", timeout=5).status_code != 200:
         if time.monotonic() > deadline or gw.proc.poll() is not None:

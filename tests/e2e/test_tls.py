@@ -1,5 +1,5 @@
-"""Cloud providers over HTTPS: a private certificate authority, a refused certificate,
-and connection reuse over TLS.
+"""Cloud providers over HTTPS: a private certificate authority (per provider, and for
+all through `SSL_CERT_FILE`), a refused certificate, and connection reuse over TLS.
 
 `trustme` makes a throw-away certificate authority and a certificate for 127.0.0.1;
 `tierlm-mockcloud --tls-cert/--tls-key` serves HTTPS with it. tierlm trusts the
@@ -66,14 +66,16 @@ def tls_cloud():
     mock = start_mock("--tls-cert", paths["cert.pem"], "--tls-key", paths["key.pem"])
     assert mock.url.startswith("https://"), mock.url
     try:
-        gw, cfg = start_gateway(CONFIG.format(url=mock.url, ca=paths["ca.pem"]), "--no-embeddings")
+        # No machine bundle: only `ca_file` decides (an empty SSL_CERT_FILE is ignored).
+        gw, cfg = start_gateway(CONFIG.format(url=mock.url, ca=paths["ca.pem"]), "--no-embeddings",
+                                env={"SSL_CERT_FILE": ""})
     except RuntimeError:
         mock.stop()
         raise
     yield {"url": gw.url, "mock": mock, "ca": paths["ca.pem"], "tmp": tmp}
+    os.unlink(cfg)
     gw.stop()
     mock.stop()
-    os.unlink(cfg)
 
 
 def mock_stats_tls(env) -> dict:
@@ -135,6 +137,36 @@ def test_a_ca_file_that_is_not_a_certificate_stops_the_server_with_its_path(tls_
         f.write(CONFIG.format(url=tls_cloud["mock"].url, ca=bad))
     p = subprocess.run([TIERLM_BIN, "serve", "--config", cfg, "--no-embeddings"], capture_output=True,
                        text=True, timeout=60, stdin=subprocess.DEVNULL,
-                       env=dict(os.environ, TIERLM_DATA_DIR=tls_cloud["tmp"]))
+                       env=dict(os.environ, TIERLM_DATA_DIR=tls_cloud["tmp"], SSL_CERT_FILE=""))
     assert p.returncode != 0
     assert "ca_file" in p.stderr and bad in p.stderr and "panicked" not in p.stderr, p.stderr
+
+
+def test_ssl_cert_file_makes_every_https_provider_trust_the_bundle(tls_cloud):
+    # The way a machine's own bundle (a company's TLS-inspecting proxy, say) is usually
+    # handed to OpenSSL, curl and Python: the provider without `ca_file` now connects.
+    with open(os.path.join(tls_cloud["tmp"], "bundle.pem"), "w") as f, open(tls_cloud["ca"]) as ca:
+        f.write(ca.read())
+    config = CONFIG.format(url=tls_cloud["mock"].url, ca=tls_cloud["ca"])
+    gw, cfg = start_gateway(config, "--no-embeddings", env={"SSL_CERT_FILE": f.name})
+    try:
+        r = httpx.post(gw.url + "/v1/chat/completions", timeout=30,
+                       json={"model": "unverified-llm", "messages": [{"role": "user", "content": "hi"}],
+                             "max_tokens": 4})
+        assert r.status_code == 200, r.text
+        assert r.headers["x-tierlm-provider"] == "untrusted"
+    finally:
+        gw.stop()
+        os.unlink(cfg)
+
+
+def test_an_ssl_cert_file_that_does_not_exist_stops_the_server(tls_cloud):
+    cfg = os.path.join(tls_cloud["tmp"], "ssl-cert-file.toml")
+    with open(cfg, "w") as f:
+        f.write(CONFIG.format(url=tls_cloud["mock"].url, ca=tls_cloud["ca"]))
+    missing = os.path.join(tls_cloud["tmp"], "no-such-bundle.pem")
+    p = subprocess.run([TIERLM_BIN, "serve", "--config", cfg, "--no-embeddings"], capture_output=True,
+                       text=True, timeout=60, stdin=subprocess.DEVNULL,
+                       env=dict(os.environ, TIERLM_DATA_DIR=tls_cloud["tmp"], SSL_CERT_FILE=missing))
+    assert p.returncode != 0
+    assert "SSL_CERT_FILE" in p.stderr and missing in p.stderr and "panicked" not in p.stderr, p.stderr

@@ -365,7 +365,7 @@ fn hint(e: &io::Error) -> &'static str {
             )
         });
     if unknown_issuer {
-        " (a private certificate authority can be trusted with the provider's `ca_file`)"
+        " (trust a private certificate authority with the provider's `ca_file` or `SSL_CERT_FILE`)"
     } else {
         ""
     }

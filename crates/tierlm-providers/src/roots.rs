@@ -2,54 +2,96 @@
 //!
 //! Public providers are verified against the Mozilla roots that ship in the binary
 //! (webpki-roots). A server behind a company's own certificate authority (a vLLM or
-//! llama.cpp server on the internal network, a corporate API gateway) needs that
-//! authority too: `[[providers]] ca_file` names a PEM file of one or more
-//! certificates, read and checked once at start-up, so a wrong path or a file that is
-//! not a certificate stops the server with a message instead of failing every request.
+//! llama.cpp server on the internal network, a corporate API gateway, a proxy that
+//! inspects TLS) needs that authority too. Two ways, both read and checked once at
+//! start-up, so a wrong path stops the server with a message instead of failing every
+//! request: `[[providers]] ca_file` names a PEM file for one provider, and the
+//! `SSL_CERT_FILE` environment variable (what OpenSSL, curl and Python honour) names a
+//! bundle trusted by every `https://` provider.
 
 use std::path::{Path, PathBuf};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
-/// Extra trusted roots, read from a PEM file.
+/// Extra trusted roots, read from PEM files.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExtraRoots {
-    path: PathBuf,
+    sources: Vec<PathBuf>,
     certs: Vec<CertificateDer<'static>>,
 }
 
+/// Every `CERTIFICATE` block of the PEM file at `path`.
+fn read_pem(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let shown = path.display();
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("`{shown}` is not a PEM certificate file: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "`{shown}` holds no `-----BEGIN CERTIFICATE-----` block"
+        ));
+    }
+    Ok(certs)
+}
+
+/// Whether rustls takes `cert` as a trust anchor.
+fn usable(cert: &CertificateDer<'static>) -> Result<(), rustls::Error> {
+    rustls::RootCertStore::empty().add(cert.clone())
+}
+
 impl ExtraRoots {
-    /// Reads every `CERTIFICATE` block of the PEM file at `path`; each must be a
-    /// certificate rustls accepts as a trust anchor.
+    /// Reads a provider's `ca_file`: every certificate in it must be one rustls accepts
+    /// as a trust anchor.
     pub fn load(path: &Path) -> Result<Self, String> {
-        let shown = path.display();
-        let pem = std::fs::read(path).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
-        let certs = CertificateDer::pem_slice_iter(&pem)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("`{shown}` is not a PEM certificate file: {e}"))?;
-        if certs.is_empty() {
-            return Err(format!(
-                "`{shown}` holds no `-----BEGIN CERTIFICATE-----` block"
-            ));
-        }
-        let mut store = rustls::RootCertStore::empty();
+        let certs = read_pem(path)?;
         for (i, cert) in certs.iter().enumerate() {
-            store.add(cert.clone()).map_err(|e| {
+            usable(cert).map_err(|e| {
                 format!(
-                    "certificate {} of `{shown}` cannot be a trust anchor: {e}",
-                    i + 1
+                    "certificate {} of `{}` cannot be a trust anchor: {e}",
+                    i + 1,
+                    path.display()
                 )
             })?;
         }
         Ok(Self {
-            path: path.to_path_buf(),
+            sources: vec![path.to_path_buf()],
             certs,
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Reads a system bundle (`SSL_CERT_FILE`). Distribution bundles can carry a few
+    /// certificates rustls cannot use (old encodings); they are skipped, as curl and
+    /// rustls-native-certs do, but at least one must be usable.
+    pub fn load_bundle(path: &Path) -> Result<Self, String> {
+        let certs: Vec<_> = read_pem(path)?
+            .into_iter()
+            .filter(|c| usable(c).is_ok())
+            .collect();
+        if certs.is_empty() {
+            return Err(format!(
+                "no certificate in `{}` can be a trust anchor",
+                path.display()
+            ));
+        }
+        Ok(Self {
+            sources: vec![path.to_path_buf()],
+            certs,
+        })
+    }
+
+    /// These roots and `other`'s.
+    #[must_use]
+    pub fn and(mut self, other: Self) -> Self {
+        self.sources.extend(other.sources);
+        self.certs.extend(other.certs);
+        self
+    }
+
+    /// The files the roots were read from.
+    pub fn sources(&self) -> &[PathBuf] {
+        &self.sources
     }
 
     pub fn certs(&self) -> &[CertificateDer<'static>] {
@@ -95,5 +137,10 @@ mod tests {
             "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
         );
         assert!(ExtraRoots::load(&bad_base64).is_err());
+        // A bundle skips what it cannot use, but not everything.
+        assert!(ExtraRoots::load_bundle(&junk)
+            .unwrap_err()
+            .contains("no certificate"));
+        assert!(ExtraRoots::load_bundle(missing).is_err());
     }
 }

@@ -173,8 +173,22 @@ pub fn validate(
             .as_deref()
             .map(|raw| resolve_secret(&p.name, raw, env))
             .transpose()?;
-        let extra_roots = match &p.ca_file {
-            Some(path) if !base_url.starts_with("https://") => {
+        let https = base_url.starts_with("https://");
+        // The machine's bundle (`SSL_CERT_FILE`, as OpenSSL, curl and Python read it)
+        // for every https provider, and the provider's own `ca_file`.
+        let system = match env("SSL_CERT_FILE").filter(|f| https && !f.is_empty()) {
+            Some(file) => Some(
+                ExtraRoots::load_bundle(std::path::Path::new(&file)).map_err(|e| {
+                    ConfigError::Invalid(format!(
+                        "the `SSL_CERT_FILE` environment variable (used by provider `{}`): {e}",
+                        p.name
+                    ))
+                })?,
+            ),
+            None => None,
+        };
+        let own = match &p.ca_file {
+            Some(path) if !https => {
                 return Err(ConfigError::Invalid(format!(
                     "{} `{path}` is set, but `{base_url}` is not an https:// URL",
                     what("ca_file")
@@ -185,6 +199,10 @@ pub fn validate(
                     .map_err(|e| ConfigError::Invalid(format!("{}: {e}", what("ca_file"))))?,
             ),
             None => None,
+        };
+        let extra_roots = match (system, own) {
+            (Some(a), Some(b)) => Some(a.and(b)),
+            (a, b) => a.or(b),
         };
         let ms = Duration::from_millis;
         specs.push(ProviderSettings {
@@ -421,5 +439,21 @@ mod tests {
         );
         let err = with("http://llm.internal/v1", "/nonexistent/ca.pem");
         assert!(err.contains("not an https:// URL"), "{err}");
+    }
+
+    #[test]
+    fn ssl_cert_file_is_read_for_https_providers_only() {
+        let bad = |k: &str| (k == "SSL_CERT_FILE").then(|| "/nonexistent/bundle.pem".to_string());
+        let mut p = provider("v", "openai_compatible", None);
+        p.base_url = Some("https://llm.internal/v1".into());
+        let err = validate(vec![p.clone()], vec![], &[], &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("SSL_CERT_FILE") && err.contains("/nonexistent/bundle.pem"),
+            "{err}"
+        );
+        p.base_url = Some("http://llm.internal/v1".into());
+        assert!(validate(vec![p], vec![], &[], &bad).is_ok());
     }
 }
