@@ -93,7 +93,7 @@ pub struct ProviderSettings {
     pub retry: RetryPolicy,
     pub breaker_failures: u32,
     pub breaker_cooldown: Duration,
-    /// Certificate authorities trusted beyond the public roots (`ca_file`).
+    /// Certificate authorities trusted beyond the public roots (`SSL_CERT_FILE`, `ca_file`).
     pub extra_roots: Option<ExtraRoots>,
 }
 
