@@ -17,6 +17,7 @@ use rustls::pki_types::CertificateDer;
 /// Extra trusted roots, read from PEM files.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExtraRoots {
+    /// The files the roots were read from (for `Debug`).
     sources: Vec<PathBuf>,
     certs: Vec<CertificateDer<'static>>,
 }
@@ -87,11 +88,6 @@ impl ExtraRoots {
         self.sources.extend(other.sources);
         self.certs.extend(other.certs);
         self
-    }
-
-    /// The files the roots were read from.
-    pub fn sources(&self) -> &[PathBuf] {
-        &self.sources
     }
 
     pub fn certs(&self) -> &[CertificateDer<'static>] {

@@ -136,6 +136,7 @@ pub fn validate(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<CloudConfig, ConfigError> {
     let mut specs: Vec<ProviderSettings> = Vec::new();
+    let mut system_bundle: Option<ExtraRoots> = None;
     for p in providers {
         let what = |k: &str| format!("`{k}` of provider `{}`", p.name);
         if specs.iter().any(|s| s.name == p.name) {
@@ -176,15 +177,22 @@ pub fn validate(
         let https = base_url.starts_with("https://");
         // The machine's bundle (`SSL_CERT_FILE`, as OpenSSL, curl and Python read it)
         // for every https provider, and the provider's own `ca_file`.
+        // The bundle is read once, for the first https provider, and shared.
         let system = match env("SSL_CERT_FILE").filter(|f| https && !f.is_empty()) {
-            Some(file) => Some(
-                ExtraRoots::load_bundle(std::path::Path::new(&file)).map_err(|e| {
-                    ConfigError::Invalid(format!(
-                        "the `SSL_CERT_FILE` environment variable (used by provider `{}`): {e}",
-                        p.name
-                    ))
-                })?,
-            ),
+            Some(file) => match &system_bundle {
+                Some(roots) => Some(ExtraRoots::clone(roots)),
+                None => {
+                    let roots =
+                        ExtraRoots::load_bundle(std::path::Path::new(&file)).map_err(|e| {
+                            ConfigError::Invalid(format!(
+                            "the `SSL_CERT_FILE` environment variable (used by provider `{}`): {e}",
+                            p.name
+                        ))
+                        })?;
+                    system_bundle = Some(roots.clone());
+                    Some(roots)
+                }
+            },
             None => None,
         };
         let own = match &p.ca_file {
