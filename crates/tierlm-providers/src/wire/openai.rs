@@ -17,6 +17,9 @@
 //!
 //! The end of the file holds small helpers the Anthropic and Gemini modules share.
 
+use std::borrow::Cow;
+
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use tierlm_api::chat::{
     AssistantMessage, ChatChoice, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest,
@@ -226,6 +229,97 @@ fn parse_logprobs(v: Option<&Value>) -> Option<ChoiceLogprobs> {
     Some(ChoiceLogprobs { content })
 }
 
+/// One streamed chunk, only the fields the decoder reads. Everything else (`id`,
+/// `model`, `system_fingerprint`, …) is skipped without being built: reading each chunk
+/// into a generic `Value` tree was the largest single cost of relaying a stream.
+#[derive(Deserialize)]
+struct WireChunk<'a> {
+    #[serde(default)]
+    error: Option<Value>,
+    #[serde(default)]
+    usage: Option<Value>,
+    #[serde(default, borrow)]
+    choices: Option<Vec<WireChoice<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct WireChoice<'a> {
+    #[serde(default)]
+    index: Option<Value>,
+    #[serde(default, borrow)]
+    delta: Option<WireDelta<'a>>,
+    #[serde(default)]
+    finish_reason: Option<Value>,
+    #[serde(default)]
+    logprobs: Option<Value>,
+}
+
+#[derive(Default, Deserialize)]
+struct WireDelta<'a> {
+    #[serde(default, borrow)]
+    content: LenientStr<'a>,
+    #[serde(default, borrow)]
+    refusal: LenientStr<'a>,
+    #[serde(default)]
+    tool_calls: Option<Value>,
+}
+
+/// A string field, borrowed from the input when it has no escapes; any other JSON value
+/// (null, a number, an array…) reads as absent rather than failing the chunk.
+#[derive(Default)]
+struct LenientStr<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for LenientStr<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(LenientStrVisitor)
+    }
+}
+
+struct LenientStrVisitor;
+
+impl<'de> serde::de::Visitor<'de> for LenientStrVisitor {
+    type Value = LenientStr<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+        Ok(LenientStr(Some(Cow::Borrowed(s))))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(LenientStr(Some(Cow::Owned(s.to_string()))))
+    }
+    fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
+        Ok(LenientStr(Some(Cow::Owned(s))))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(LenientStr(None))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(LenientStr(None))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(LenientStr(None))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(LenientStr(None))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(LenientStr(None))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(LenientStr(None))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(LenientStr(None))
+    }
+}
+
 /// Decodes OpenAI's own SSE chunks, re-stamped with the gateway's id, model and time.
 #[derive(Debug)]
 pub struct StreamDecoder {
@@ -263,32 +357,40 @@ impl StreamDecoder {
         if data.is_empty() || self.done {
             return Ok(Vec::new());
         }
-        let v: Value =
-            serde_json::from_str(data).map_err(|e| format!("invalid JSON in the stream: {e}"))?;
-        if let Some(message) = error_in(&v) {
+        let chunk: WireChunk = match serde_json::from_str(data) {
+            Ok(chunk) => chunk,
+            Err(_) => {
+                // Valid JSON of a shape the typed reading does not accept (`choices` not
+                // an array, a delta that is not an object, a duplicate key): an error is
+                // still reported; anything else carries nothing this decoder can use.
+                let v: Value = serde_json::from_str(data)
+                    .map_err(|e| format!("invalid JSON in the stream: {e}"))?;
+                return match error_in(&v) {
+                    Some(message) => Err(message),
+                    None => Ok(Vec::new()),
+                };
+            }
+        };
+        if let Some(message) = chunk.error.as_ref().and_then(error_text) {
             return Err(message);
         }
-        let usage = v.get("usage").and_then(parse_usage);
+        let usage = chunk.usage.as_ref().and_then(parse_usage);
         if usage.is_some() {
             self.usage = usage;
         }
-        let choices = v.get("choices").and_then(Value::as_array);
-        if usage.is_some() && choices.is_none_or(Vec::is_empty) {
+        if usage.is_some() && chunk.choices.as_ref().is_none_or(Vec::is_empty) {
             // The usage-only chunk `include_usage` adds is the last one before `[DONE]`.
             self.done = true;
             return Ok(Vec::new());
         }
         let mut out = Vec::new();
-        for (pos, c) in choices.into_iter().flatten().enumerate() {
-            let index = index_at(c, pos);
-            let d = c.get("delta").unwrap_or(&Value::Null);
-            let content = d
-                .get("content")
-                .and_then(Value::as_str)
-                .or_else(|| d.get("refusal").and_then(Value::as_str))
-                .map(str::to_string);
+        for (pos, c) in chunk.choices.into_iter().flatten().enumerate() {
+            let index = index_or(c.index.as_ref(), pos);
+            let d = c.delta.unwrap_or_default();
+            let content = d.content.0.or(d.refusal.0).map(Cow::into_owned);
             let tool_calls: Vec<ToolCallDelta> = d
-                .get("tool_calls")
+                .tool_calls
+                .as_ref()
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
@@ -307,10 +409,10 @@ impl StreamDecoder {
                 })
                 .collect();
             let finish = c
-                .get("finish_reason")
-                .filter(|f| !f.is_null())
+                .finish_reason
+                .as_ref()
                 .map(|f| finish_reason(Some(f), false));
-            let logprobs = parse_logprobs(c.get("logprobs"));
+            let logprobs = parse_logprobs(c.logprobs.as_ref());
             let empty = content.is_none() && tool_calls.is_empty() && finish.is_none();
             if empty && logprobs.is_none() && self.roles.started(index) {
                 continue;
@@ -363,7 +465,12 @@ pub fn error_message(body: &str) -> Option<String> {
 }
 
 fn error_in(v: &Value) -> Option<String> {
-    match v.get("error")? {
+    v.get("error").and_then(error_text)
+}
+
+/// The message of an `error` value: the string itself, its `message`, or the object.
+fn error_text(e: &Value) -> Option<String> {
+    match e {
         Value::String(s) => Some(s.clone()),
         e => e
             .get("message")
@@ -394,7 +501,12 @@ fn f32_at(v: &Value, key: &str) -> f32 {
 
 /// The `index` field, or the position in the enclosing array.
 pub(crate) fn index_at(v: &Value, pos: usize) -> u32 {
-    v.get("index")
+    index_or(v.get("index"), pos)
+}
+
+/// An index value, or the position when it is missing or not a `u32`.
+fn index_or(index: Option<&Value>, pos: usize) -> u32 {
+    index
         .and_then(Value::as_u64)
         .and_then(|i| u32::try_from(i).ok())
         .unwrap_or_else(|| u32::try_from(pos).unwrap_or(u32::MAX))

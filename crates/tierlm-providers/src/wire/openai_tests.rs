@@ -445,3 +445,60 @@ fn stream_edge_cases() {
     d.on_event(None, " [DONE] ").unwrap();
     assert!(d.is_done());
 }
+
+#[test]
+fn stream_chunks_of_unexpected_shapes_are_read_leniently() {
+    let mut d = StreamDecoder::new("m", "id".into(), 0);
+    // Escaped text is unescaped; a refusal stands in for missing content; unknown
+    // fields of any shape are skipped.
+    let out = d
+        .on_event(
+            None,
+            r#"{"id":"x","extra":{"a":[1,{"b":null}]},"choices":[{"index":0,"delta":{"role":"assistant","content":"a\n\"b\" \u00e9"}}]}"#,
+        )
+        .unwrap();
+    assert_eq!(
+        out[0].choices[0].delta.content.as_deref(),
+        Some("a\n\"b\" é")
+    );
+    let out = d
+        .on_event(
+            None,
+            r#"{"choices":[{"delta":{"content":null,"refusal":"no"}}]}"#,
+        )
+        .unwrap();
+    assert_eq!(out[0].choices[0].delta.content.as_deref(), Some("no"));
+    // Content that is not a string reads as absent, not as a broken stream.
+    for odd in [r#"5"#, r#"[1,2]"#, r#"{"x":1}"#, "true"] {
+        let chunk = format!(r#"{{"choices":[{{"delta":{{"content":{odd}}}}}]}}"#);
+        assert!(d.on_event(None, &chunk).unwrap().is_empty(), "{chunk}");
+    }
+    // A null delta with a finish reason, and an index that is not a number.
+    let out = d
+        .on_event(
+            None,
+            r#"{"choices":[{"index":"zero","delta":null,"finish_reason":"length"}]}"#,
+        )
+        .unwrap();
+    assert_eq!(out[0].choices[0].index, 0);
+    assert_eq!(out[0].choices[0].finish_reason, Some(FinishReason::Length));
+    // Valid JSON of another shape is skipped, unless it carries an error.
+    for skipped in [
+        r#"{"choices":{}}"#,
+        r#""text""#,
+        "[1]",
+        r#"{"choices":[{"delta":7}]}"#,
+    ] {
+        assert!(d.on_event(None, skipped).unwrap().is_empty(), "{skipped}");
+    }
+    assert_eq!(
+        d.on_event(None, r#"{"choices":{},"error":"bad shape"}"#)
+            .unwrap_err(),
+        "bad shape"
+    );
+    assert_eq!(
+        d.on_event(None, r#"{"error":"plain"}"#).unwrap_err(),
+        "plain"
+    );
+    assert!(!d.is_done());
+}
