@@ -31,6 +31,7 @@ const PHONE_CTX: &str =
 const CUES: &[(&str, usize, bool)] = &[
     ("call", 24, true),
     ("calling", 24, true),
+    ("answering", 24, true),
     ("ring", 24, true),
     ("text", 24, true),
     ("texting", 24, true),
@@ -232,7 +233,13 @@ fn grouped_confidence(h: &Hints, s: usize, e: usize) -> Option<f32> {
     let cue = cue_before(&h.lower, s);
     let strong = after || cue.is_some_and(|(strong, gap)| strong && (!thousands || gap <= 12));
     if thousands || groups.len() == 1 {
-        (strong && (groups.len() > 1 || n >= 7)).then_some(0.85)
+        if strong && (groups.len() > 1 || n >= 7) {
+            Some(0.85)
+        } else {
+            // "my registered 641 572 459": nine or more digits in groups of three after a
+            // hint ("number", "registered") are a mobile number more often than an amount
+            (thousands && cue.is_some() && n >= 9 && groups[0].len() == 3).then_some(0.7)
+        }
     } else if strong {
         Some(0.85)
     } else if cue.is_some() {
@@ -451,6 +458,12 @@ mod tests {
             ("call 5551234 after 6", "5551234"),
             ("any message on my registered 12-34-56-78.", "12-34-56-78"),
             ("Tel.: 95 322-829", "95 322-829"),
+            ("They're not answering at 777 265 448", "777 265 448"),
+            ("They're not answering at (42) 863-974", "(42) 863-974"),
+            (
+                "I didn't get any message on my registered 641 572 459. Could you",
+                "641 572 459",
+            ),
         ] {
             assert_finds(&d, text, "PHONE", value);
         }
@@ -499,6 +512,8 @@ mod tests {
             "phone 12 345 678%",
             "the number of cases rose to 1 234 567.",
             "my number is 1 234 567",
+            "registered 12 345 678 shares",
+            "the number is 641 572 459 votes",
             // Labelled as something else.
             "call about order 12 34 56 78",
             "phone re invoice 123 456 789",
