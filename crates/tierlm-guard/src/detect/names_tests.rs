@@ -33,6 +33,16 @@ fn honorifics_and_initials() {
 }
 
 #[test]
+fn dutch_ij_is_one_capital() {
+    assert!(is_title("IJssel") && is_title("IJzerman"));
+    assert!(!is_title("IBM") && !is_title("IJ"));
+    assert_eq!(
+        texts("DOB: 2/4/1957\nName: Zachary van den IJssel"),
+        ["Zachary van den IJssel"]
+    );
+}
+
+#[test]
 fn cues_and_possessives() {
     assert_eq!(texts("My name is Olga"), ["Olga"]);
     assert_eq!(texts("As promised, here's Maria's address"), ["Maria"]);
