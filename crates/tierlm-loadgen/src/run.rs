@@ -173,7 +173,7 @@ struct Snapshot {
     at: Instant,
     trees: Vec<Option<u64>>,
     me: u64,
-    machine: Option<(u64, u64)>,
+    machine: u64,
 }
 
 fn snapshot(watch: &[(String, u32)]) -> Snapshot {
@@ -184,7 +184,7 @@ fn snapshot(watch: &[(String, u32)]) -> Snapshot {
             .map(|(_, p)| procstat::tree_cpu_ticks(*p))
             .collect(),
         me: procstat::self_cpu_ticks().unwrap_or(0),
-        machine: procstat::machine_ticks(),
+        machine: procstat::all_processes_ticks(),
     }
 }
 
@@ -241,16 +241,12 @@ fn monitor(
         .map(|n| n.get())
         .unwrap_or(1);
     let me = b.me.saturating_sub(a.me);
-    let other = match (a.machine, b.machine) {
-        (Some((busy0, _)), Some((busy1, _))) => {
-            let foreign = busy1
-                .saturating_sub(busy0)
-                .saturating_sub(watched_ticks)
-                .saturating_sub(me);
-            (foreign as f64 / TICKS_PER_SEC / (secs * cpus as f64)).clamp(0.0, 1.0)
-        }
-        _ => 0.0,
-    };
+    let foreign = b
+        .machine
+        .saturating_sub(a.machine)
+        .saturating_sub(watched_ticks)
+        .saturating_sub(me);
+    let other = (foreign as f64 / TICKS_PER_SEC / (secs * cpus as f64)).clamp(0.0, 1.0);
     let machine = Machine {
         cpus,
         loadavg_start: load0,
