@@ -269,10 +269,11 @@ pub(super) fn is_title(word: &str) -> bool {
         if c.is_numeric() {
             return false;
         }
+        // the Dutch digraph IJ is capitalised whole ("IJssel", "IJzerman")
+        let dutch_ij = i == 1 && c == 'J' && word.starts_with('I');
         if c.is_uppercase()
+            && !dutch_ij
             && !matches!(prev, '-' | '\'' | '\u{2019}')
-            // the Dutch digraph IJ is capitalised whole ("IJssel", "IJzerman")
-            && !(i == 1 && c == 'J' && word.starts_with('I'))
             && !CAPITAL_PREFIXES
                 .iter()
                 .any(|p| p.len() == i && word.starts_with(p))
