@@ -323,33 +323,20 @@ pub(crate) fn find(text: &str, out: &mut Vec<Entity>) {
     let Some(p) = patterns() else { return };
     let mut found: Vec<Entity> = Vec::new();
     for street in &p.streets {
-        for m in street.re.find_iter(text) {
-            if !starts_word(text, m.start()) {
-                continue;
+        let mut at = 0;
+        while let Some(m) = street.re.find_at(text, at) {
+            match street_at(p, street, text, m.start(), m.end()) {
+                Some(e) => {
+                    at = m.end();
+                    found.push(e);
+                }
+                // a rejected match must not hide one that starts inside it: "Leonard
+                // Arntsen lives at Buerlia 227" is no street, "Buerlia 227" after the cue is
+                None => at = next_word(text, m.start()).unwrap_or(text.len()),
             }
-            let street_end = trim_lower_tail(text, m.start(), m.end());
-            let (end, town, code) = extend(p, text, street_end);
-            // "in 2004 Downing Street said": a year, not a house number
-            if !town && !code && year_after_preposition(text, m.start()) {
-                continue;
+            if at >= text.len() {
+                break;
             }
-            // words and a number: an address with a postcode after it, or after
-            // "lives at", "address:", ...
-            let cued = street.needs_postcode && address_cue(text, m.start());
-            if street.needs_postcode
-                && (!((code || cued) && plausible_street(m.as_str()))
-                    || has_month(&text[m.start()..end]))
-            {
-                continue;
-            }
-            let base = if cued { 0.6 } else { street.confidence };
-            let confidence = match (town, code) {
-                (true, true) => 0.9,
-                (false, true) => 0.8,
-                (true, false) => base.max(0.7),
-                (false, false) => base,
-            };
-            found.push(address(m.start(), end, confidence));
         }
     }
     for m in p.city_state_zip.find_iter(text) {
@@ -380,6 +367,52 @@ pub(crate) fn find(text: &str, out: &mut Vec<Entity>) {
         }
     }
     out.extend(merged);
+}
+
+/// The address whose street line `street` matched at `text[start..end]`, or `None`
+/// when the match is no street line.
+fn street_at(
+    p: &Patterns,
+    street: &Street,
+    text: &str,
+    start: usize,
+    end: usize,
+) -> Option<Entity> {
+    if !starts_word(text, start) {
+        return None;
+    }
+    let matched = &text[start..end];
+    let street_end = trim_lower_tail(text, start, end);
+    let (end, town, code) = extend(p, text, street_end);
+    // "in 2004 Downing Street said": a year, not a house number
+    if !town && !code && year_after_preposition(text, start) {
+        return None;
+    }
+    // words and a number: an address with a postcode after it, or after "lives at",
+    // "address:", ...
+    let cued = street.needs_postcode && address_cue(text, start);
+    if street.needs_postcode
+        && (!((code || cued) && plausible_street(matched)) || has_month(&text[start..end]))
+    {
+        return None;
+    }
+    let base = if cued { 0.6 } else { street.confidence };
+    let confidence = match (town, code) {
+        (true, true) => 0.9,
+        (false, true) => 0.8,
+        (true, false) => base.max(0.7),
+        (false, false) => base,
+    };
+    Some(address(start, end, confidence))
+}
+
+/// The start of the word after the one at `at` (after the spaces that end it).
+fn next_word(text: &str, at: usize) -> Option<usize> {
+    let rest = &text[at..];
+    let gap = rest.find(char::is_whitespace)?;
+    let after = &rest[gap..];
+    let word = after.find(|c: char| !c.is_whitespace())?;
+    Some(at + gap + word)
 }
 
 fn address(start: usize, end: usize, confidence: f32) -> Entity {
@@ -464,6 +497,21 @@ mod tests {
             texts("90 Petworth Rd, DUNSINNAN, PH2 5HL"),
             ["90 Petworth Rd, DUNSINNAN, PH2 5HL"]
         );
+    }
+
+    #[test]
+    fn a_rejected_match_does_not_hide_a_cued_street() {
+        // "Arntsen lives at Buerlia 227" is the leftmost "words and a number" match; it
+        // is rejected (no cue before it), and the street after "lives at" is still read
+        assert_eq!(
+            texts("Leonard Arntsen lives at Buerlia 227, SANDEFJORD"),
+            ["Buerlia 227, SANDEFJORD"]
+        );
+        assert_eq!(
+            texts("Manuel Lundström lives at Aqqusinersuaq 108, Nanortalik"),
+            ["Aqqusinersuaq 108, Nanortalik"]
+        );
+        assert!(texts("Leonard Arntsen scored at Wembley 2 goals").is_empty());
     }
 
     #[test]
