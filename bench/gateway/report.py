@@ -394,7 +394,7 @@ def cmd_cpu_top(a) -> int:
 
 
 def cpu_top_text(step_path: str) -> str:
-    """" (top: litellm 5.2 s, ...)" from the step's .cpu-top file, or ""."""
+    """' (litellm 5.2 s, python3 0.8 s)': the step's .cpu-top file, or ''."""
     try:
         top = load(step_path[:-len(".json")] + ".cpu-top")
     except (OSError, ValueError):
