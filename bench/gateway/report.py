@@ -12,11 +12,6 @@ Subcommands (stdlib only):
                         error at all from the direct mock, which is the baseline)
   summarize DIR ...     every step of a run -> results JSON + Markdown table; exit 1 when
                         the run is not valid (then --doc is not touched)
-  cpu-snapshot OUT      CPU ticks of every process on the machine, to name afterwards
-                        what else took the CPU during a step
-  cpu-top BEFORE --out F --exclude PID...
-                        the processes, outside the excluded ones' trees and the load
-                        generator, that used the most CPU since BEFORE (JSON list)
 
 Overload symptoms (expected beyond a gateway's capacity, they only lower its success
 rate): timeout, connect, io, client_overload, stream_cut, HTTP 429/502/503/504.
@@ -198,7 +193,7 @@ def summarize(steps: list[dict], foreign_max: float) -> dict:
         other = (s.get("machine") or {}).get("other_cpu_share", 0.0)
         if other * 100 > foreign_max:
             contended.append(f"{s['label']} {'stream' if s['stream'] else 'json'} {s['rate']:.0f} rps: {other * 100:.0f}%"
-                             + cpu_top_text(s.get("_path", "")))
+                             + busiest_text(s))
         rc = judge(s)
         if rc == 3:
             problems.append(f"unexpected errors: {s['label']} {s['rate']:.0f} rps: {s.get('counts')}")
@@ -346,66 +341,16 @@ def markdown(summary: dict, meta: dict) -> str:
     return "\n".join(L)
 
 
-def proc_cpu() -> dict[str, dict]:
-    """{pid: {comm, ppid, ticks}} of every process (user + system time, all threads)."""
-    out = {}
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                raw = f.read()
-        except OSError:
-            continue  # gone meanwhile
-        rest = raw[raw.rindex(")") + 2:].split()  # fields from 3 (state) on
-        out[pid] = {"comm": raw[raw.index("(") + 1:raw.rindex(")")], "ppid": rest[1],
-                    "ticks": int(rest[11]) + int(rest[12]), "start": rest[19]}
-    return out
-
-
-def cmd_cpu_snapshot(a) -> int:
-    with open(a.out, "w") as f:
-        json.dump(proc_cpu(), f)
-    return 0
-
-
-def cmd_cpu_top(a) -> int:
-    before, after = load(a.before), proc_cpu()
-    excluded = set(a.exclude) | {str(os.getpid())}
-    grew = True
-    while grew:  # the excluded processes' descendants
-        new = {pid for pid, p in after.items() if p["ppid"] in excluded and pid not in excluded}
-        excluded |= new
-        grew = bool(new)
-    hz = os.sysconf("SC_CLK_TCK")
-    top = []
-    for pid, p in after.items():
-        if pid in excluded or p["comm"] == "tierlm-loadgen":
-            continue
-        prev = before.get(pid)
-        # the same process when it started at the same time (a kworker renames itself)
-        used = p["ticks"] - (prev["ticks"] if prev and prev["start"] == p["start"] else 0)
-        if used > 0:
-            top.append({"pid": int(pid), "comm": p["comm"], "cpu_s": round(used / hz, 2)})
-    top.sort(key=lambda t: -t["cpu_s"])
-    with open(a.out, "w") as f:
-        json.dump(top[:5], f)
-    return 0
-
-
-def cpu_top_text(step_path: str) -> str:
-    """' (litellm 5.2 s, python3 0.8 s)': the step's .cpu-top file, or ''."""
-    try:
-        top = load(step_path[:-len(".json")] + ".cpu-top")
-    except (OSError, ValueError):
-        return ""
-    named = [f"{t['comm']} {t['cpu_s']:.1f} s" for t in top[:3] if t["cpu_s"] >= 0.5]
+def busiest_text(rep: dict) -> str:
+    """' (litellm 5.2 s, python3 0.8 s)': the other processes that used the most CPU
+    during the step, as the generator named them, or ''."""
+    top = (rep.get("machine") or {}).get("other_busiest") or []
+    named = [f"{t['comm']} {t['cpu_s']:.1f} s" for t in top if t["cpu_s"] >= 0.5]
     return f" ({', '.join(named)})" if named else ""
 
 
 def cmd_summarize(a) -> int:
-    paths = sorted(glob.glob(os.path.join(a.dir, "*.json")))
-    steps = [dict(load(p), _path=p) for p in paths]
+    steps = [load(p) for p in sorted(glob.glob(os.path.join(a.dir, "*.json")))]
     if not steps:
         print("no steps", file=sys.stderr)
         return 1
@@ -451,9 +396,6 @@ def main() -> int:
     p.add_argument("--no-ledger", action="store_true", help="the ledger is off: check the audit only")
     p.set_defaults(fn=cmd_check_tierlm)
     p = sub.add_parser("step"); p.add_argument("file"); p.set_defaults(fn=cmd_step)
-    p = sub.add_parser("cpu-snapshot"); p.add_argument("out"); p.set_defaults(fn=cmd_cpu_snapshot)
-    p = sub.add_parser("cpu-top"); p.add_argument("before"); p.add_argument("--out", required=True)
-    p.add_argument("--exclude", nargs="*", default=[]); p.set_defaults(fn=cmd_cpu_top)
     p = sub.add_parser("summarize")
     p.add_argument("dir")
     p.add_argument("--out", required=True)

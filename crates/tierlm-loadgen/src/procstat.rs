@@ -2,7 +2,7 @@
 //! stime` of a process and its live descendants, plus `cutime + cstime` of the root for
 //! children already reaped), resident memory (`VmRSS`, `VmHWM`), and the CPU time of
 //! every process on the machine, so a run can say how much CPU *other* processes took
-//! while it measured. The machine total is summed over `/proc/PID/stat` rather than read
+//! while it measured, and which. The machine total is summed over `/proc/PID/stat` rather than read
 //! from `/proc/stat`: in the VMs this runs on, `/proc/stat`'s tick-sampled busy time
 //! disagreed with the processes' own (2.3 s busy in a window where tierlm alone used
 //! 6.5 s), which flagged quiet steps as contended. Times in `/proc` are in clock ticks of
@@ -22,6 +22,16 @@ pub struct ProcStat {
     pub stime: u64,
     pub cutime: u64,
     pub cstime: u64,
+    /// When the process started (clock ticks after boot): a pid reused by a new process
+    /// has another.
+    pub start: u64,
+}
+
+impl ProcStat {
+    /// CPU ticks of the process and of its children already reaped.
+    pub fn total_ticks(&self) -> u64 {
+        self.utime + self.stime + self.cutime + self.cstime
+    }
 }
 
 /// Parse the text of `/proc/PID/stat`. The command name (field 2) may hold spaces and
@@ -37,6 +47,7 @@ pub fn parse_stat(text: &str) -> Option<ProcStat> {
         stime: num(15)?,
         cutime: num(16)?,
         cstime: num(17)?,
+        start: num(22)?,
     })
 }
 
@@ -53,7 +64,8 @@ fn read_stat(pid: u32) -> Option<ProcStat> {
     parse_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
-fn all_stats() -> HashMap<u32, ProcStat> {
+/// The stats of every process on the machine, by pid.
+pub fn all_stats() -> HashMap<u32, ProcStat> {
     let mut out = HashMap::new();
     if let Ok(dir) = fs::read_dir("/proc") {
         for e in dir.flatten() {
@@ -86,11 +98,10 @@ pub fn tree(root: u32, stats: &HashMap<u32, ProcStat>) -> Vec<u32> {
 
 /// CPU ticks used so far by `root` and its descendants (live ones, plus reaped ones
 /// through the root's `cutime`/`cstime`); `None` when `root` is gone.
-pub fn tree_cpu_ticks(root: u32) -> Option<u64> {
-    let stats = all_stats();
+pub fn tree_cpu_ticks(root: u32, stats: &HashMap<u32, ProcStat>) -> Option<u64> {
     let r = stats.get(&root)?;
     let mut ticks = r.cutime + r.cstime;
-    for pid in tree(root, &stats) {
+    for pid in tree(root, stats) {
         if let Some(s) = stats.get(&pid) {
             ticks += s.utime + s.stime;
         }
@@ -125,13 +136,33 @@ pub fn self_cpu_ticks() -> Option<u64> {
     Some(s.utime + s.stime)
 }
 
-/// CPU ticks used so far by every process on the machine, children already reaped by a
-/// live parent included (`cutime + cstime`).
-pub fn all_processes_ticks() -> u64 {
-    all_stats()
-        .values()
-        .map(|s| s.utime + s.stime + s.cutime + s.cstime)
-        .sum()
+/// The processes outside `excluded` (pids) that used CPU between the tables `before`
+/// and `after`, with the ticks each used, most first.
+pub fn busiest(
+    before: &HashMap<u32, ProcStat>,
+    after: &HashMap<u32, ProcStat>,
+    excluded: &[u32],
+) -> Vec<(u32, u64)> {
+    let mut out: Vec<(u32, u64)> = after
+        .iter()
+        .filter(|(pid, _)| !excluded.contains(pid))
+        .map(|(&pid, s)| {
+            let prev = before
+                .get(&pid)
+                .filter(|p| p.start == s.start)
+                .map_or(0, ProcStat::total_ticks);
+            (pid, s.total_ticks().saturating_sub(prev))
+        })
+        .filter(|&(_, used)| used > 0)
+        .collect();
+    out.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    out
+}
+
+/// The command name of `pid` (`/proc/PID/comm`).
+pub fn comm(pid: u32) -> Option<String> {
+    let name = fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    Some(name.trim_end().to_string())
 }
 
 /// The 1-minute load average.
@@ -158,6 +189,7 @@ mod tests {
         assert_eq!(s.stime, 75);
         assert_eq!(s.cutime, 3);
         assert_eq!(s.cstime, 4);
+        assert_eq!(s.start, 5);
         assert!(parse_stat("garbage").is_none());
         assert!(parse_stat("1 (x) S 1 2").is_none());
     }
@@ -178,6 +210,7 @@ mod tests {
             stime: 0,
             cutime: 0,
             cstime: 0,
+            start: 0,
         };
         let mut m = HashMap::new();
         m.insert(1, st(0));
@@ -193,10 +226,37 @@ mod tests {
     #[test]
     fn reads_this_process() {
         let me = std::process::id();
-        assert!(tree_cpu_ticks(me).is_some());
+        let stats = all_stats();
+        assert!(tree_cpu_ticks(me, &stats).is_some());
         assert!(tree_rss(me).unwrap_or(0) > 0);
         assert!(hwm(me).unwrap_or(0) > 0);
         assert!(self_cpu_ticks().is_some());
-        assert!(all_processes_ticks() >= tree_cpu_ticks(me).unwrap_or(0));
+        assert!(busiest(&stats, &stats, &[]).is_empty());
+        assert!(comm(me).is_some_and(|c| !c.is_empty()));
+    }
+
+    #[test]
+    fn busiest_counts_the_window_only() {
+        let st = |ticks, start| ProcStat {
+            ppid: 1,
+            utime: ticks,
+            stime: 1,
+            cutime: 0,
+            cstime: 0,
+            start,
+        };
+        let before = HashMap::from([(10, st(100, 5)), (11, st(50, 5)), (12, st(70, 5))]);
+        // 10 used 30 ticks, 11 none, 12 is a new process on a reused pid, 13 is new
+        let after = HashMap::from([
+            (10, st(130, 5)),
+            (11, st(50, 5)),
+            (12, st(8, 900)),
+            (13, st(20, 950)),
+        ]);
+        assert_eq!(
+            busiest(&before, &after, &[]),
+            vec![(10, 30), (13, 21), (12, 9)]
+        );
+        assert_eq!(busiest(&before, &after, &[10, 13]), vec![(12, 9)]);
     }
 }

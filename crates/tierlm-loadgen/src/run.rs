@@ -4,7 +4,7 @@
 //! second), a monitor thread that samples the watched processes' CPU time and memory
 //! over the measured window, and the aggregation of every outcome into a [`Report`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::client::{run_one, Outcome, Target};
-use crate::procstat::{self, TICKS_PER_SEC};
+use crate::procstat::{self, ProcStat, TICKS_PER_SEC};
 use crate::schedule::Schedule;
 use crate::stats::{summarize, ErrorSample, LatencySummary, Outcomes};
 
@@ -42,6 +42,16 @@ pub struct Machine {
     pub loadgen_cpu_s: f64,
     /// Share of all CPUs' time used by processes neither watched nor this one (0..1).
     pub other_cpu_share: f64,
+    /// Those processes that used the most CPU, most first (at most 3).
+    pub other_busiest: Vec<OtherProcess>,
+}
+
+/// A process outside the watched ones and its CPU time during the window.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct OtherProcess {
+    pub pid: u32,
+    pub comm: String,
+    pub cpu_s: f64,
 }
 
 /// The results of one step, written as JSON.
@@ -173,18 +183,20 @@ struct Snapshot {
     at: Instant,
     trees: Vec<Option<u64>>,
     me: u64,
-    machine: u64,
+    /// Every process on the machine.
+    procs: HashMap<u32, ProcStat>,
 }
 
 fn snapshot(watch: &[(String, u32)]) -> Snapshot {
+    let procs = procstat::all_stats();
     Snapshot {
         at: Instant::now(),
         trees: watch
             .iter()
-            .map(|(_, p)| procstat::tree_cpu_ticks(*p))
+            .map(|(_, p)| procstat::tree_cpu_ticks(*p, &procs))
             .collect(),
         me: procstat::self_cpu_ticks().unwrap_or(0),
-        machine: procstat::all_processes_ticks(),
+        procs,
     }
 }
 
@@ -215,7 +227,6 @@ fn monitor(
     let b = snapshot(&watch);
     let secs = (b.at - a.at).as_secs_f64().max(1e-9);
     let mut res = BTreeMap::new();
-    let mut watched_ticks = 0u64;
     for (i, (name, pid)) in watch.iter().enumerate() {
         let t0 = a.trees.get(i).copied().flatten();
         let t1 = b.trees.get(i).copied().flatten();
@@ -223,7 +234,6 @@ fn monitor(
             (Some(x), Some(y)) => y.saturating_sub(x),
             _ => 0,
         };
-        watched_ticks += ticks;
         let cpu_s = ticks as f64 / TICKS_PER_SEC;
         res.insert(
             name.clone(),
@@ -241,18 +251,29 @@ fn monitor(
         .map(|n| n.get())
         .unwrap_or(1);
     let me = b.me.saturating_sub(a.me);
-    let foreign = b
-        .machine
-        .saturating_sub(a.machine)
-        .saturating_sub(watched_ticks)
-        .saturating_sub(me);
+    let mut excluded = vec![std::process::id()];
+    for (_, pid) in &watch {
+        excluded.extend(procstat::tree(*pid, &b.procs));
+    }
+    let others = procstat::busiest(&a.procs, &b.procs, &excluded);
+    let foreign: u64 = others.iter().map(|&(_, used)| used).sum();
     let other = (foreign as f64 / TICKS_PER_SEC / (secs * cpus as f64)).clamp(0.0, 1.0);
+    let other_busiest = others
+        .iter()
+        .take(3)
+        .map(|&(pid, used)| OtherProcess {
+            pid,
+            comm: procstat::comm(pid).unwrap_or_default(),
+            cpu_s: used as f64 / TICKS_PER_SEC,
+        })
+        .collect();
     let machine = Machine {
         cpus,
         loadavg_start: load0,
         loadavg_end: procstat::loadavg().unwrap_or(0.0),
         loadgen_cpu_s: me as f64 / TICKS_PER_SEC,
         other_cpu_share: other,
+        other_busiest,
     };
     (res, Some(machine))
 }
