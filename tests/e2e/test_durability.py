@@ -6,7 +6,7 @@ A row is in the ledger's row queue file (synced with the default synchronous=FUL
 written to the page cache with ?synchronous=normal) before a response completes, so a
 2xx implies a row that survives the crash: the restart replays the queue into the
 database. The kill comes after a fixed number of answers, while the rest are still
-waiting on the slow (1 s) mock upstream. Both durability modes are tested, each with
+waiting on the slow (3 s) mock upstream. Both durability modes are tested, each with
 the egress audit in the matching mode (`audit_sync = "always"` / `"os"`): every
 acknowledged request's egress is on the audit chain, and the chain still verifies."""
 
@@ -69,10 +69,12 @@ async def fire(url: str, key: str, victim) -> dict[str, int]:
     async with httpx.AsyncClient(limits=limits, timeout=60) as client:
         async def one(i: int) -> tuple[str, int]:
             rid = f"durable-{i}"
-            # Spread the sends over half a second; with the upstream's 1 s latency all
-            # 500 are in flight together, and their answers come back spread out too,
-            # so the kill lands among them.
-            await asyncio.sleep(i * 0.001)
+            # Spread the sends over two seconds; with the upstream's 3 s latency all
+            # 500 are in flight together, and their answers come back over two seconds
+            # too, so the kill lands among them even when this client is slow to read
+            # them (with half a second, a loaded CI machine once had all 500 answered
+            # before the kill after the 150th).
+            await asyncio.sleep(i * 0.004)
             try:
                 r = await client.post(
                     url + "/v1/chat/completions",
@@ -104,7 +106,7 @@ def test_kill_9_under_load_loses_no_acknowledged_row(sync: str, audit_sync: str)
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert made.returncode == 0, made.stderr
     key = made.stdout.strip()
-    mock = start_mock("--latency-ms", "1000")
+    mock = start_mock("--latency-ms", "3000")
     config = gateway_config(mock.url, db, sync, audit_sync)
     gw = cfg = None
     try:
