@@ -5,7 +5,7 @@
 //! cargo run --release -p tierlm-guard --example guard_eval -- \
 //!     --sentences eval/data/pii/sentences.jsonl \
 //!     [--background eval/data/pii/background.jsonl] [--json] [--show 10] [--top 20] [--reps 5]
-//!     [--strict] [--case upper|lower]
+//!     [--strict] [--case upper|lower] [--labels eval/pii/background_labels.json]
 //! cargo run --release -p tierlm-guard --example guard_eval -- --text "Dear Mr. Smith, ..."
 //! ```
 //!
@@ -21,6 +21,13 @@
 //! address detectors. `--case upper` (or `lower`) changes the case of every letter of
 //! the sentences first (where that keeps its UTF-8 length, so byte offsets stay), to see what a form or a message typed in
 //! capitals (or in lower case) does to recall; the background is left as it is.
+//!
+//! The background is not free of names: the BBC articles name real people. `--labels`
+//! reads a JSON map from a detected text to `"person"` (a person's name, as used where
+//! it was found), `"identifier"` (another real-looking identifier, such as a phone
+//! number in an SMS) or `"other"`, and splits the covered tokens into those covered by
+//! real identifiers (found, and reported) and the rest (false positives); a detected
+//! text the map lacks is counted and listed as unlabelled.
 
 use std::collections::{BTreeMap, HashMap};
 use std::process::ExitCode;
@@ -33,7 +40,7 @@ use tierlm_guard::{Entity, EntityKind};
 
 const USAGE: &str = "\
 usage: guard_eval --sentences FILE [--background FILE] [--json] [--show N] [--top N] [--reps N] [--strict]
-                  [--case upper|lower]
+                  [--case upper|lower] [--labels FILE]
        guard_eval --text TEXT    (print what scan finds in TEXT)";
 const CHUNK_BYTES: usize = 2048;
 /// Recall targets (the rest are reported without one).
@@ -85,6 +92,8 @@ struct Args {
     show: usize,
     top: usize,
     reps: usize,
+    /// Detected background text -> "person" or "other".
+    labels: Option<HashMap<String, String>>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -98,6 +107,7 @@ fn parse_args() -> Result<Args, String> {
         show: 10,
         top: 20,
         reps: 5,
+        labels: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -122,6 +132,12 @@ fn parse_args() -> Result<Args, String> {
                 args.reps = value("--reps")?
                     .parse()
                     .map_err(|e| format!("--reps: {e}"))?
+            }
+            "--labels" => {
+                let path = value("--labels")?;
+                let raw = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+                let map = serde_json::from_str(&raw).map_err(|e| format!("{path}: {e}"))?;
+                args.labels = Some(map);
             }
             "-h" | "--help" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
@@ -253,9 +269,27 @@ struct BackgroundStats {
     by_kind: BTreeMap<&'static str, usize>,
     detections: HashMap<(&'static str, String), usize>,
     n_detections: usize,
+    /// Covered tokens by the label of their detection's text: "person", "other" or
+    /// "unlabelled" (only with `--labels`).
+    by_label: BTreeMap<&'static str, usize>,
+    unlabelled: BTreeMap<String, usize>,
 }
 
-fn eval_background(detector: &Detector, lines: &[Background]) -> BackgroundStats {
+/// The label of a background detection: its text's in `labels`, or "unlabelled".
+fn label_of(labels: &HashMap<String, String>, text: &str) -> &'static str {
+    match labels.get(text).map(String::as_str) {
+        Some("person") => "person",
+        Some("identifier") => "identifier",
+        Some(_) => "other",
+        None => "unlabelled",
+    }
+}
+
+fn eval_background(
+    detector: &Detector,
+    lines: &[Background],
+    labels: Option<&HashMap<String, String>>,
+) -> BackgroundStats {
     let mut st = BackgroundStats {
         tokens: 0,
         covered: 0,
@@ -263,6 +297,8 @@ fn eval_background(detector: &Detector, lines: &[Background]) -> BackgroundStats
         by_kind: BTreeMap::new(),
         detections: HashMap::new(),
         n_detections: 0,
+        by_label: BTreeMap::new(),
+        unlabelled: BTreeMap::new(),
     };
     for b in lines {
         let found = detector.scan(&b.text);
@@ -277,9 +313,32 @@ fn eval_background(detector: &Detector, lines: &[Background]) -> BackgroundStats
             let start = at + b.text[at..].find(tok).unwrap_or(0);
             let end = start + tok.len();
             at = end;
-            let cover = found
-                .iter()
-                .find(|d| overlap((d.start, d.end), (start, end)) > 0);
+            let covering = || {
+                found
+                    .iter()
+                    .filter(move |d| overlap((d.start, d.end), (start, end)) > 0)
+            };
+            let cover = covering().next();
+            if let (Some(labels), Some(_)) = (labels, cover) {
+                // a token is a found identifier when any detection over it is a name
+                let label = covering()
+                    .map(|d| label_of(labels, &b.text[d.start..d.end]))
+                    .min_by_key(|l| match *l {
+                        "person" | "identifier" => 0,
+                        "unlabelled" => 1,
+                        _ => 2,
+                    })
+                    .unwrap_or("other");
+                *st.by_label.entry(label).or_default() += 1;
+                if label == "unlabelled" {
+                    for d in covering() {
+                        let text = &b.text[d.start..d.end];
+                        if !labels.contains_key(text) {
+                            *st.unlabelled.entry(text.to_string()).or_default() += 1;
+                        }
+                    }
+                }
+            }
             let e = st.by_source.entry(source.clone()).or_default();
             e.0 += 1;
             st.tokens += 1;
@@ -453,7 +512,7 @@ fn run(args: &Args) -> Result<Value, String> {
         background.iter().map(|b| b.text.as_str()).collect()
     };
     if !background.is_empty() {
-        let bg = eval_background(&detector, &background);
+        let bg = eval_background(&detector, &background, args.labels.as_ref());
         let mut top: Vec<_> = bg.detections.iter().collect();
         top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
         let top: Vec<Value> = top
@@ -481,6 +540,20 @@ fn run(args: &Args) -> Result<Value, String> {
             "top_detections": top,
             "top_detections_by_type": by_type,
         });
+        if args.labels.is_some() {
+            // an unlabelled detection counts as a false positive until it is labelled
+            let other = ["other", "unlabelled"]
+                .iter()
+                .filter_map(|l| bg.by_label.get(l))
+                .sum();
+            let share = ratio(other, bg.tokens).unwrap_or(0.0);
+            report["background"]["labelled"] = json!({
+                "covered_by_label": bg.by_label,
+                "false_positive_share": share,
+                "meets_target": share <= FP_TARGET,
+                "unlabelled": bg.unlabelled,
+            });
+        }
     }
     report["timing"] = timing(&detector, &chunks(&timing_texts), args.reps);
     report["timing"]["on"] = json!(if background.is_empty() {
@@ -591,6 +664,29 @@ fn print_text(r: &Value, show: usize) {
             }
         }
         println!("  covered tokens by type: {}", bg["covered_by_type"]);
+        if let Some(l) = bg.get("labelled") {
+            let n = |k: &str| l["covered_by_label"][k].as_u64().unwrap_or(0);
+            println!(
+                "  by label: {} tokens in a person's name and {} in another real identifier, \
+                 {} in neither, {} unlabelled (counted as false positives) = {} false positives \
+                 (target <= {:.0}%){}",
+                n("person"),
+                n("identifier"),
+                n("other"),
+                n("unlabelled"),
+                pct(l["false_positive_share"].as_f64()),
+                100.0 * FP_TARGET,
+                if l["meets_target"].as_bool() == Some(true) {
+                    " ok"
+                } else {
+                    " MISSED"
+                },
+            );
+            if let Some(u) = l["unlabelled"].as_object().filter(|u| !u.is_empty()) {
+                let list: Vec<String> = u.iter().map(|(t, c)| format!("{t:?} x{c}")).collect();
+                println!("  unlabelled: {}", list.join(", "));
+            }
+        }
         println!("  most frequent detections:");
         for d in bg["top_detections"]
             .as_array()
