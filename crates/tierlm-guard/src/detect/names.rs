@@ -35,6 +35,8 @@ pub(super) struct Lexicon {
     blocked: HashSet<&'static str>,
     /// Street, place and organisation words: a run followed by one is no person.
     suffix_words: HashSet<&'static str>,
+    /// The listed places ("Chelsea", "Sydney", "London").
+    places: HashSet<&'static str>,
     /// The organisation words alone ("Foundation", "Cup").
     organisation_words: HashSet<&'static str>,
     honorifics: HashSet<&'static str>,
@@ -100,6 +102,7 @@ pub(super) fn lexicon() -> &'static Lexicon {
             weak,
             blocked,
             suffix_words,
+            places: lines(PLACES).collect(),
             organisation_words: words("organisation_words").into_iter().collect(),
             honorifics: words("honorifics").into_iter().collect(),
             particles: words("particles").into_iter().collect(),
@@ -124,6 +127,11 @@ impl Lexicon {
     /// ("foundation", "cup") and is no listed name ("Church", "Post" are surnames too).
     pub(super) fn is_organisation_word(&self, lower: &str) -> bool {
         self.organisation_words.contains(lower) && !self.is_name(lower)
+    }
+
+    /// Whether `lower` (lower-case) is a listed place.
+    pub(super) fn is_place(&self, lower: &str) -> bool {
+        self.places.contains(lower)
     }
 
     /// Whether `lower` (lower-case) is a listed name that is also a common word, a

@@ -43,8 +43,9 @@ pub(super) fn is_known_word(lower: &str) -> bool {
 }
 
 /// Whether a Title-case word could be a name nobody has listed: unknown to the
-/// vocabulary (accents count: `Bożena` is not `bozena`), or a gazetteer name that is not
-/// the first word of a sentence ("met Chelsea", not "Chelsea won").
+/// vocabulary (accents count: `Bożena` is not `bozena`), a gazetteer name that is not
+/// the first word of a sentence ("met Chelsea", not "Chelsea won"), or one in the
+/// possessive.
 fn suspicious(text: &str, t: &Token, initial: bool, buf: &mut String) -> bool {
     if !t.is_word() {
         return false;
@@ -58,7 +59,11 @@ fn suspicious(text: &str, t: &Token, initial: bool, buf: &mut String) -> bool {
     buf.extend(word.chars().flat_map(char::to_lowercase));
     // the vocabulary list holds words of 3+ letters; shorter heads ("We", "I") are known
     let unknown = word.chars().count() >= 3 && !is_known_word(buf);
-    unknown || (t.strong() && !initial)
+    // a listed name in the possessive inside a sentence, even one that is also a word
+    // ("Frank's kid", "Berg's song"), but not a place ("London's")
+    let lex = names::lexicon();
+    let owner = t.possessive() && !initial && lex.is_name(buf) && !lex.is_place(buf);
+    unknown || (t.strong() && !initial) || owner
 }
 
 /// Whether a token can be part of a strict run: a Title-case word (listed as a common
@@ -176,6 +181,17 @@ mod tests {
         assert!(found("We're sure. We've seen it. Lol, Oh well").is_empty());
         // a gazetteer surname inside a sentence is a possible name
         assert_eq!(found("The report by Howard was late."), ["Howard"]);
+    }
+
+    #[test]
+    fn a_listed_name_in_the_possessive_is_a_possible_name_unless_a_place() {
+        // "Frank" is also a word, so it needs the possessive
+        assert_eq!(
+            found("a done thing between him and Frank's kid"),
+            ["Frank"]
+        );
+        assert!(found("a done thing between him and Frank kid").is_empty());
+        assert!(found("the growth of India's economy").is_empty());
     }
 
     #[test]
