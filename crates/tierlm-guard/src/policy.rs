@@ -370,7 +370,7 @@ mod tests {
     #[test]
     fn a_policy_can_switch_strict_mode() {
         let g = guard("[[policies]]\nmodel = \"sealed\"\nstrict = true\n[[policies]]\ntenant = \"lab\"\nstrict = false\n");
-        let text = ["Tadanori is very reliable."];
+        let text = ["Why is Zrina so impulsive?"];
         let caller = |model| Caller {
             model,
             ..Default::default()
@@ -402,7 +402,7 @@ mod tests {
         let texts = [
             "You answer for the claims desk. The customer is Mr. Tadanori Okabe.",
             "Hi, it's about my claim.",
-            "Tadanori says the form was sent twice; Okabe signed it.",
+            "The form was sent twice, as Tadanori knows; Okabe signed it.",
         ];
         let i = g.inspect(&texts, &Caller::default());
         let values: Vec<&str> = i.to_redact[2]

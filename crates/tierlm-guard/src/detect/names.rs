@@ -162,12 +162,14 @@ impl Lexicon {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Role {
     /// A Title-case word: `first`/`last` when the gazetteer has it, `weak` when it is
-    /// also a common word or a place, `morph` when it is unknown but ends like a surname.
+    /// also a common word or a place, `morph` when it is unknown but ends like a surname,
+    /// `unknown` when it is neither listed nor an English word ("Tadanori", "Yukos").
     Word {
         first: bool,
         last: bool,
         weak: bool,
         morph: bool,
+        unknown: bool,
     },
     /// One capital letter.
     Initial,
@@ -222,6 +224,10 @@ impl Token {
     /// A known surname, or an unknown word that ends like one.
     fn surname_like(&self) -> bool {
         self.strong_last() || matches!(self.role, Role::Word { morph: true, .. })
+    }
+    /// A word neither listed nor English.
+    fn unknown(&self) -> bool {
+        matches!(self.role, Role::Word { unknown: true, .. })
     }
     /// A word with a possessive `'s`: the end of a name.
     pub(super) fn possessive(&self) -> bool {
@@ -342,11 +348,13 @@ fn classify(text: &str, (start, end): (usize, usize), lex: &Lexicon, buf: &mut S
             .surname_endings
             .iter()
             .any(|e| lower.len() >= e.len() + 3 && lower.ends_with(e));
+    let unknown = !first && !last && !weak && super::strict::is_unknown_word(lower);
     token.role = Role::Word {
         first,
         last,
         weak,
         morph,
+        unknown,
     };
     token
 }
@@ -616,7 +624,9 @@ fn score(
     }
     let mut cue_text = before(text, tokens[i].start);
     let mut initial = sentence_initial(text, tokens[i].start);
-    let surname_end = j - i >= 2 && tokens[i].gazetteer() && tokens[j - 1].surname_like();
+    let surname_end = j - i >= 2
+        && tokens[i].gazetteer()
+        && (tokens[j - 1].surname_like() || tokens[j - 1].unknown());
     let middle_initial = j - i >= 3 && tokens[i + 1..j - 1].iter().any(|t| t.role == Role::Initial);
     let line_alone = j - i >= 2 && alone_on_line(text, tokens[i].start, tokens[j - 1].end);
     if j - i >= 2 && tokens[i].is_word() && !honorific {
@@ -658,13 +668,18 @@ fn score(
     let confidence = if names.len() == 1 {
         let after = &text[first.full_end..];
         let lower = text[first.start..first.end].to_lowercase();
+        let ctx_initial = initial;
+        let verb_word = lex
+            .verbs_after
+            .contains(word_after(text, first.full_end).as_str());
         let lone = Lone {
             place_before: has_cue(&cue_text, &lex.place_prepositions),
-            verb_after: after.starts_with([',', ':'])
-                || first.possessive()
-                || lex
-                    .verbs_after
-                    .contains(word_after(text, first.full_end).as_str()),
+            verb_after: after.starts_with([',', ':']) || first.possessive() || verb_word,
+            unknown_verb: first.unknown()
+                && (verb_word
+                    || (first.possessive() && !ctx_initial)
+                    || (ctx_initial && after.starts_with(','))),
+            owner: first.possessive() && !ctx_initial && first.gazetteer() && !lex.is_place(&lower),
             // a speaker in a dialogue ("Anna: Who are you?\nPetr: ...")
             speaker: dialogue
                 && alone_before(text, first.start)
@@ -705,6 +720,13 @@ struct Context {
 struct Lone {
     place_before: bool,
     verb_after: bool,
+    /// A word no list knows, followed by a verb ("Tadanori is", "Korgay began"), in
+    /// the possessive inside a sentence ("Zama's address") or before a comma at the
+    /// start of one ("Alik, can I ...").
+    unknown_verb: bool,
+    /// A listed name that is no place, in the possessive inside a sentence ("Frank's
+    /// kid"), even one that is also a word.
+    owner: bool,
     speaker: bool,
     vocative: bool,
     person_verb: bool,
@@ -720,11 +742,13 @@ fn lone_confidence(t: &Token, ctx: &Context, lone: &Lone) -> f32 {
     } else if t.strong() && ctx.weak_cue {
         0.75
     } else if (t.strong() && (!ctx.initial || lone.verb_after))
-        || (name_like && ctx.weak_cue)
+        || ((name_like || t.unknown()) && ctx.weak_cue)
         || ctx.strong_cue
     {
         0.6
     } else if (t.surname_like() && lone.verb_after)
+        || lone.unknown_verb
+        || lone.owner
         || lone.speaker
         || lone.vocative
         || lone.person_verb
@@ -767,7 +791,11 @@ fn run_confidence(names: &[&Token], ctx: &Context, middle_initial: bool) -> f32 
         0.75
     } else if ctx.strong_cue || (ctx.line_alone && name_like) {
         0.7
-    } else if last.surname_like() {
+    } else if last.surname_like()
+        || names.iter().all(|t| t.unknown())
+        || (first.gazetteer() && last.unknown())
+    {
+        // two to four words no list knows ("Khasbulat Shishani", "Brankica Vučan")
         0.6
     } else if last.possessive() && !ctx.initial {
         0.55

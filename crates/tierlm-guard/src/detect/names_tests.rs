@@ -92,3 +92,29 @@ fn gazetteer_loads() {
     assert!(lex.first.contains("john") && lex.last.contains("smith"));
     assert!(lex.weak.contains("mark") && lex.blocked.contains("will"));
 }
+
+#[test]
+fn unknown_words_with_a_person_context() {
+    // a word no list knows, before a verb, in the possessive or before a vocative comma
+    assert_eq!(texts("Tadanori is very reliable."), ["Tadanori"]);
+    assert_eq!(texts("As promised, here's Zama's address:"), ["Zama"]);
+    assert_eq!(texts("Alik, can I please speak to your boss?"), ["Alik"]);
+    // after a weak cue, or after a verb whose object is a person
+    assert_eq!(texts("\"It moves,\" says Stolar."), ["Stolar"]);
+    assert_eq!(texts("Tomasz shouted at Cerys."), ["Tomasz", "Cerys"]);
+    // two words no list knows, or a listed given name before an unknown word
+    assert_eq!(
+        texts("have you heard Khasbulat Shishani speak yet?"),
+        ["Khasbulat Shishani"]
+    );
+    assert_eq!(
+        texts("Minutes: Ruby Guibord opened the meeting."),
+        ["Ruby Guibord"]
+    );
+    // a listed name that is also a word, in the possessive; not a listed place
+    assert_eq!(texts("between him and Frank's kid"), ["Frank"]);
+    assert!(texts("growth in India's air travel market").is_empty());
+    // English words and contractions stay out
+    assert!(texts("We're sure. He'd know. Transformer models work.").is_empty());
+    assert!(texts("Yesterday, it rained.").is_empty());
+}

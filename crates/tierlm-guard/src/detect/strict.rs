@@ -42,6 +42,14 @@ pub(super) fn is_known_word(lower: &str) -> bool {
         || (lower.contains('-') && lower.split('-').all(|p| known_words().contains(p)))
 }
 
+/// Whether `lower` (a lower-case word) is no English word of the vocabulary. A
+/// contraction ("we're", "shouldn't") is known when its head is, and a head shorter
+/// than three letters ("we", "i") is known: the vocabulary list holds longer words.
+pub(super) fn is_unknown_word(lower: &str) -> bool {
+    let head = lower.split(['\'', '\u{2019}']).next().unwrap_or_default();
+    head.chars().count() >= 3 && !is_known_word(head)
+}
+
 /// Whether a Title-case word could be a name nobody has listed: unknown to the
 /// vocabulary (accents count: `Bożena` is not `bozena`), a gazetteer name that is not
 /// the first word of a sentence ("met Chelsea", not "Chelsea won"), or one in the
@@ -50,15 +58,9 @@ fn suspicious(text: &str, t: &Token, initial: bool, buf: &mut String) -> bool {
     if !t.is_word() {
         return false;
     }
-    // a contraction ("We're", "Shouldn't") is known when its head is
-    let word = text[t.start..t.end]
-        .split(['\'', '\u{2019}'])
-        .next()
-        .unwrap_or_default();
     buf.clear();
-    buf.extend(word.chars().flat_map(char::to_lowercase));
-    // the vocabulary list holds words of 3+ letters; shorter heads ("We", "I") are known
-    let unknown = word.chars().count() >= 3 && !is_known_word(buf);
+    buf.extend(text[t.start..t.end].chars().flat_map(char::to_lowercase));
+    let unknown = is_unknown_word(buf);
     // a listed name in the possessive inside a sentence, even one that is also a word
     // ("Frank's kid", "Berg's song"), but not a place ("London's")
     let lex = names::lexicon();
@@ -186,10 +188,7 @@ mod tests {
     #[test]
     fn a_listed_name_in_the_possessive_is_a_possible_name_unless_a_place() {
         // "Frank" is also a word, so it needs the possessive
-        assert_eq!(
-            found("a done thing between him and Frank's kid"),
-            ["Frank"]
-        );
+        assert_eq!(found("a done thing between him and Frank's kid"), ["Frank"]);
         assert!(found("a done thing between him and Frank kid").is_empty());
         assert!(found("the growth of India's economy").is_empty());
     }
