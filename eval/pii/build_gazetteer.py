@@ -31,9 +31,18 @@ dropped), lower-cases them and writes, sorted, one per line:
                                              Its copyright notice is SCOWL-COPYRIGHT.txt.
                                              Without the word list these two files are kept
                                              as they are.
+  crates/tierlm-guard/data/census_surnames.txt the 5,000 most frequent surnames of the 1990
+                                             US census (`dist.all.last` of the `names`
+                                             package on PyPI) that are not listed given
+                                             names, surnames, common words or places, nor
+                                             capitalised in SCOWL (proper nouns: "Apple",
+                                             "Glasgow", "Irish"): surnames that are also
+                                             words ("Peoples", "Usher"). Strict mode takes
+                                             one inside a sentence for a possible name.
+                                             Needs the SCOWL list too.
 
 The presidio-evaluator identities (the PII test set) are deliberately not used.
-Faker is MIT-licensed. Standard library only; the pinned wheel is downloaded into
+Faker and `names` are MIT-licensed; the census lists are US government works. Standard library only; the pinned wheel is downloaded into
 eval/data/.downloads/ when missing (see eval/pii/wheels.py).
 
 Usage: eval/pii/build_gazetteer.py [--out crates/tierlm-guard/data]
@@ -46,6 +55,7 @@ import os
 import re
 import sys
 import unicodedata
+import tarfile
 import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -127,6 +137,29 @@ def known_words(whl):
     return {w for w in vocab if len(w) >= 3 and w.isascii() and w.isalpha()}
 
 
+CENSUS_SURNAMES = 5000
+
+
+def census_surnames(archive):
+    """The CENSUS_SURNAMES most frequent surnames of `dist.all.last`, lower-cased."""
+    with tarfile.open(archive) as t:
+        member = next(m for m in t.getmembers() if m.name.endswith("/dist.all.last"))
+        text = t.extractfile(member).read().decode("ascii")
+    out = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) == 4 and int(fields[3]) <= CENSUS_SURNAMES:
+            out.append(fields[0].lower())
+    return out
+
+
+def capitalised_words(path):
+    """The entries of a SCOWL list written with a capital (proper nouns), lower-cased."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        words = (line.strip() for line in f)
+        return {w.lower() for w in words if w[:1].isupper() and not w.endswith("'s")}
+
+
 def english_words(path):
     """The lower-case entries of a SCOWL list: letters only, ASCII, 3+ long."""
     with open(path, encoding="utf-8", errors="replace") as f:
@@ -188,13 +221,18 @@ def main():
         if len(english) < 20000:
             wheels.die(TOOL, f"only {len(english)} English words read from {args.scowl}")
         outputs.append(("english_words.txt", english))
+        census = set(census_surnames(wheels.sdist(TOOL, "names")))
+        if len(census) != CENSUS_SURNAMES:
+            wheels.die(TOOL, f"{len(census)} census surnames read: has the package changed?")
+        census -= first | last | common | places | capitalised_words(args.scowl)
+        outputs.append(("census_surnames.txt", census))
         with open(args.scowl_copyright, encoding="utf-8") as f:
             notice = f.read()
         with open(os.path.join(args.out, "SCOWL-COPYRIGHT.txt"), "w", encoding="utf-8") as f:
             f.write(notice)
     else:
         print(f"{TOOL}: {args.scowl} missing (apt-get install wamerican-large): "
-              "english_words.txt kept as it is", file=sys.stderr)
+              "english_words.txt and census_surnames.txt kept as they are", file=sys.stderr)
     total = 0
     for fname, words in outputs:
         data = "".join(w + "\n" for w in sorted(words)).encode("utf-8")

@@ -6,7 +6,8 @@
 //! or the 98,000 other lower-case words of SCOWL's large English list
 //! (`data/english_words.txt`, both written by `eval/pii/build_gazetteer.py`), nor a
 //! common word, month, place or role word — is taken for a possible person, and so is
-//! a known given name or surname that does not start a sentence. Unknown places and
+//! a known given name or surname that does not start a sentence, including the US
+//! census's frequent surnames that are also words ("Peoples", "Usher"). Unknown places and
 //! companies are redacted with the people: that is the price, measured in
 //! docs/BENCHMARKS.md ("Strict mode").
 
@@ -20,6 +21,14 @@ const KNOWN_WORDS: &str = include_str!("../../data/known_words.txt");
 /// The lower-case words of SCOWL's large American English list that the vocabulary
 /// lacks ("paraphrase", "unsupervised"; written by `eval/pii/build_gazetteer.py`).
 const ENGLISH_WORDS: &str = include_str!("../../data/english_words.txt");
+/// Surnames of the 1990 US census's 5,000 most frequent that the gazetteer lacks
+/// ("peoples", "battle"; written by `eval/pii/build_gazetteer.py`).
+const CENSUS_SURNAMES: &str = include_str!("../../data/census_surnames.txt");
+
+fn census_surnames() -> &'static HashSet<&'static str> {
+    static CENSUS: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    CENSUS.get_or_init(|| names::lines(CENSUS_SURNAMES).collect())
+}
 
 /// Confidence of a strict finding: the default `min_confidence`, and below the
 /// evidence-based detector's findings, which win an overlap of the same length.
@@ -65,7 +74,8 @@ fn suspicious(text: &str, t: &Token, initial: bool, buf: &mut String) -> bool {
     // ("Frank's kid", "Berg's song"), but not a place ("London's")
     let lex = names::lexicon();
     let owner = t.possessive() && !initial && lex.is_name(buf) && !lex.is_place(buf);
-    unknown || (t.strong() && !initial) || owner
+    let census = !initial && census_surnames().contains(buf.as_str());
+    unknown || (t.strong() && !initial) || owner || census
 }
 
 /// Whether a token can be part of a strict run: a Title-case word (listed as a common
@@ -183,6 +193,13 @@ mod tests {
         assert!(found("We're sure. We've seen it. Lol, Oh well").is_empty());
         // a gazetteer surname inside a sentence is a possible name
         assert_eq!(found("The report by Howard was late."), ["Howard"]);
+    }
+
+    #[test]
+    fn a_census_surname_that_is_a_word_counts_inside_a_sentence() {
+        assert_eq!(found("Unlike the Peoples novel, it is short."), ["Peoples"]);
+        assert!(found("Peoples of the north met.").is_empty());
+        assert!(found("He left Glasgow for good.").is_empty());
     }
 
     #[test]
