@@ -4,9 +4,10 @@
 //! just before a run (`my name is`, `Dear`, `Kind regards,`, `patient`, ...) and
 //! exclusions (common English words, months, weekdays, places, street and organisation
 //! words, sentence-initial capitals). A given name and a surname together score high; a
-//! lone gazetteer word scores medium, or low at the start of a sentence; unknown
-//! Title-case words need an honorific or a strong cue. Honorifics are not part of the
-//! reported span, nor is a possessive `'s`.
+//! lone gazetteer word scores medium, or low at the start of a sentence; a word that is
+//! neither listed nor English needs a person's context: an honorific or a cue before it,
+//! a verb or a possessive after it, or another such word beside it. Honorifics are not
+//! part of the reported span, nor is a possessive `'s`.
 
 use std::collections::HashSet;
 use std::sync::OnceLock;
@@ -704,105 +705,9 @@ fn score(
     })
 }
 
-/// What surrounds a run of words.
-struct Context {
-    /// `Mr`, `Dr`, ... just before.
-    honorific: bool,
-    strong_cue: bool,
-    weak_cue: bool,
-    /// The run starts a sentence.
-    initial: bool,
-    /// The run is alone on its line.
-    line_alone: bool,
-}
-
-/// What surrounds a lone word.
-struct Lone {
-    place_before: bool,
-    verb_after: bool,
-    /// A word no list knows, followed by a verb ("Tadanori is", "Korgay began"), in
-    /// the possessive inside a sentence ("Zama's address") or before a comma at the
-    /// start of one ("Alik, can I ...").
-    unknown_verb: bool,
-    /// A listed name that is no place, in the possessive inside a sentence ("Frank's
-    /// kid"), even one that is also a word.
-    owner: bool,
-    speaker: bool,
-    vocative: bool,
-    person_verb: bool,
-}
-
-/// Confidence that a lone word is a name (below 0.5: only as part of a list).
-fn lone_confidence(t: &Token, ctx: &Context, lone: &Lone) -> f32 {
-    let name_like = t.gazetteer() || t.surname_like();
-    if !t.is_word() || (lone.place_before && !ctx.honorific) {
-        0.0
-    } else if ctx.honorific {
-        0.85
-    } else if t.strong() && ctx.weak_cue {
-        0.75
-    } else if (t.strong() && (!ctx.initial || lone.verb_after))
-        || ((name_like || t.unknown()) && ctx.weak_cue)
-        || ctx.strong_cue
-    {
-        0.6
-    } else if (t.surname_like() && lone.verb_after)
-        || lone.unknown_verb
-        || lone.owner
-        || lone.speaker
-        || lone.vocative
-        || lone.person_verb
-    {
-        0.55
-    } else if t.strong() || (t.surname_like() && !ctx.initial) {
-        0.45
-    } else if t.gazetteer() {
-        // a name that is also a common word or a place
-        0.3
-    } else {
-        0.0
-    }
-}
-
-/// Confidence that two to four words (and initials) are a name.
-fn run_confidence(names: &[&Token], ctx: &Context, middle_initial: bool) -> f32 {
-    let (Some(first), Some(last)) = (names.first(), names.last()) else {
-        return 0.0;
-    };
-    let name_like = names.iter().any(|t| t.gazetteer() || t.surname_like());
-    if first.role == Role::Initial {
-        if last.strong_last() || ctx.honorific || (last.surname_like() && ctx.weak_cue) {
-            0.8
-        } else if ctx.weak_cue && last.gazetteer() {
-            0.7
-        } else {
-            0.0
-        }
-    } else if ctx.honorific || (first.strong_first() && last.strong_last()) {
-        0.9
-    } else if middle_initial && last.is_word() {
-        0.85
-    } else if first.strong_first() && (last.gazetteer() || last.surname_like() || ctx.strong_cue) {
-        0.8
-    } else if first.strong_first()
-        || (first.gazetteer() && last.strong_last())
-        || (last.surname_like() && (ctx.strong_cue || ctx.line_alone))
-    {
-        0.75
-    } else if ctx.strong_cue || (ctx.line_alone && name_like) {
-        0.7
-    } else if last.surname_like()
-        || names.iter().all(|t| t.unknown())
-        || (first.gazetteer() && last.unknown())
-    {
-        // two to four words no list knows ("Khasbulat Shishani", "Brankica Vučan")
-        0.6
-    } else if last.possessive() && !ctx.initial {
-        0.55
-    } else {
-        0.0
-    }
-}
+#[path = "names_score.rs"]
+mod score;
+use score::{lone_confidence, run_confidence, Context, Lone};
 
 #[cfg(test)]
 #[path = "names_tests.rs"]
