@@ -265,7 +265,8 @@ fn eval_sentences(
 struct BackgroundStats {
     tokens: usize,
     covered: usize,
-    by_source: BTreeMap<String, (usize, usize)>,
+    /// Tokens, covered tokens and (with `--labels`) false-positive tokens by source.
+    by_source: BTreeMap<String, (usize, usize, usize)>,
     by_kind: BTreeMap<&'static str, usize>,
     detections: HashMap<(&'static str, String), usize>,
     n_detections: usize,
@@ -319,6 +320,7 @@ fn eval_background(
                     .filter(move |d| overlap((d.start, d.end), (start, end)) > 0)
             };
             let cover = covering().next();
+            let e = st.by_source.entry(source.clone()).or_default();
             if let (Some(labels), Some(_)) = (labels, cover) {
                 // a token is a found identifier when any detection over it is a name
                 let label = covering()
@@ -330,6 +332,9 @@ fn eval_background(
                     })
                     .unwrap_or("other");
                 *st.by_label.entry(label).or_default() += 1;
+                if label != "person" && label != "identifier" {
+                    e.2 += 1;
+                }
                 if label == "unlabelled" {
                     for d in covering() {
                         let text = &b.text[d.start..d.end];
@@ -339,7 +344,6 @@ fn eval_background(
                     }
                 }
             }
-            let e = st.by_source.entry(source.clone()).or_default();
             e.0 += 1;
             st.tokens += 1;
             if let Some(d) = cover {
@@ -534,8 +538,10 @@ fn run(args: &Args) -> Result<Value, String> {
             "lines": background.len(), "tokens": bg.tokens, "covered_tokens": bg.covered,
             "fp_token_share": share, "target": FP_TARGET, "meets_target": share <= FP_TARGET,
             "detections": bg.n_detections,
-            "by_source": bg.by_source.iter().map(|(s, (t, c))| (s.clone(), json!({
-                "tokens": t, "covered": c, "share": ratio(*c, *t)}))).collect::<serde_json::Map<_, _>>(),
+            "by_source": bg.by_source.iter().map(|(s, (t, c, fp))| (s.clone(), json!({
+                "tokens": t, "covered": c, "share": ratio(*c, *t),
+                "false_positives": fp, "false_positive_share": ratio(*fp, *t)})))
+                .collect::<serde_json::Map<_, _>>(),
             "covered_by_type": bg.by_kind,
             "top_detections": top,
             "top_detections_by_type": by_type,
@@ -648,15 +654,33 @@ fn print_text(r: &Value, show: usize) {
         }
     }
     if let Some(bg) = r.get("background") {
+        let labelled = bg.get("labelled").is_some();
+        // with labels the target is judged on the false positives (below)
+        let verdict = match (labelled, bg["meets_target"].as_bool()) {
+            (true, _) => String::new(),
+            (false, Some(true)) => format!(" (target <= {:.0}%) ok", 100.0 * FP_TARGET),
+            (false, _) => format!(" (target <= {:.0}%) MISSED", 100.0 * FP_TARGET),
+        };
         println!(
-            "\nbackground: {} lines, {} tokens, {} covered by a detection = {} (target <= {:.0}%){}",
-            bg["lines"], bg["tokens"], bg["covered_tokens"], pct(bg["fp_token_share"].as_f64()),
-            100.0 * FP_TARGET, if bg["meets_target"].as_bool() == Some(true) { " ok" } else { " MISSED" }
+            "\nbackground: {} lines, {} tokens, {} covered by a detection = {}{verdict}",
+            bg["lines"],
+            bg["tokens"],
+            bg["covered_tokens"],
+            pct(bg["fp_token_share"].as_f64()),
         );
         if let Some(src) = bg["by_source"].as_object() {
             for (s, v) in src {
+                let fp = if labelled {
+                    format!(
+                        ", false positives {} = {}",
+                        v["false_positives"],
+                        pct(v["false_positive_share"].as_f64())
+                    )
+                } else {
+                    String::new()
+                };
                 println!(
-                    "  {s:<6} {} of {} tokens = {}",
+                    "  {s:<6} {} of {} tokens = {}{fp}",
                     v["covered"],
                     v["tokens"],
                     pct(v["share"].as_f64())
