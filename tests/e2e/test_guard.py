@@ -212,26 +212,32 @@ STRUCTURED = {"CREDIT_CARD", "IBAN", "US_SSN", "EMAIL", "PHONE", "IP_ADDRESS"}
 FREE_FORM = {"PERSON", "POSTAL_ADDRESS", "DATE_OF_BIRTH"}
 # Leak ceilings for the free-form types, from the measured recall (docs/BENCHMARKS.md,
 # "Data guard"). By default the detectors want evidence for a name, an address or a
-# birth date, and what they miss goes out: 5% of the names; the 4 of 32 dates of birth
-# missed all come from one template with no birth context ("It's like that since 25
-# February 1956"). Strict mode redacts every Title-case run with an unknown word and
-# every full date; what still goes out is a surname that is also an English word with
-# no cue at all ("Unlike the Peoples novel"): 1 of 610.
+# birth date, and what they miss goes out: 8 of 610 names (1.3%); the 4 of 32 dates of
+# birth missed all come from one template with no birth context ("It's like that since
+# 25 February 1956"). Strict mode redacts every Title-case run with an unknown word,
+# every listed or frequent census surname inside a sentence and every full date:
+# nothing goes out.
 # The same sentences in capitals (a form, a shouted message): by default a name in
 # capitals needs a full name or a cue, so 41% go out; strict mode also takes
 # every run of two or more words in capitals with an unknown word.
 FREE_FORM_LEAK_CEILING = {
-    ("default", "as written"): {"PERSON": 0.06, "POSTAL_ADDRESS": 0.03, "DATE_OF_BIRTH": 0.15},
-    ("strict", "as written"): {"PERSON": 0.005, "POSTAL_ADDRESS": 0.0, "DATE_OF_BIRTH": 0.0},
+    ("default", "as written"): {"PERSON": 0.02, "POSTAL_ADDRESS": 0.03, "DATE_OF_BIRTH": 0.15},
+    ("strict", "as written"): {"PERSON": 0.0, "POSTAL_ADDRESS": 0.0, "DATE_OF_BIRTH": 0.0},
     ("default", "capitals"): {"PERSON": 0.45, "POSTAL_ADDRESS": 0.05, "DATE_OF_BIRTH": 0.15},
     ("strict", "capitals"): {"PERSON": 0.02, "POSTAL_ADDRESS": 0.02, "DATE_OF_BIRTH": 0.0},
 }
 
 
 @pytest.fixture(scope="module")
-def pii_sentences():
-    path = os.path.join(REPO_ROOT, "eval", "data", "pii", "sentences.jsonl")
-    run = subprocess.run([".venv/bin/python", "eval/pii/build_pii.py"], cwd=REPO_ROOT,
+def pii_sentences(tmp_path_factory):
+    """The leak test's sentences: seed 2026, or the seed in $PII_SEED (new identities,
+    to see how the detectors generalise; the ceilings are set on seed 2026)."""
+    seed = os.environ.get("PII_SEED", "2026")
+    out = (os.path.join(REPO_ROOT, "eval", "data", "pii") if seed == "2026"
+           else str(tmp_path_factory.mktemp(f"pii-{seed}")))
+    path = os.path.join(out, "sentences.jsonl")
+    run = subprocess.run([".venv/bin/python", "eval/pii/build_pii.py", "--seed", seed,
+                          "--out", out], cwd=REPO_ROOT,
                          capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
     assert run.returncode == 0, run.stderr[-3000:]
     with open(path) as f:
