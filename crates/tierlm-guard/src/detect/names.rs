@@ -230,6 +230,11 @@ impl Token {
     fn unknown(&self) -> bool {
         matches!(self.role, Role::Word { unknown: true, .. })
     }
+    /// A listed name that is no listed place, in the possessive inside a sentence
+    /// ("Frank's kid"; not "India's"), `lower` being the word in lower case.
+    pub(super) fn owner(&self, lower: &str, initial: bool) -> bool {
+        self.possessive() && !initial && self.gazetteer() && !lexicon().is_place(lower)
+    }
     /// A word with a possessive `'s`: the end of a name.
     pub(super) fn possessive(&self) -> bool {
         self.is_word() && self.full_end > self.end
@@ -669,7 +674,6 @@ fn score(
     let confidence = if names.len() == 1 {
         let after = &text[first.full_end..];
         let lower = text[first.start..first.end].to_lowercase();
-        let ctx_initial = initial;
         let verb_word = lex
             .verbs_after
             .contains(word_after(text, first.full_end).as_str());
@@ -678,9 +682,9 @@ fn score(
             verb_after: after.starts_with([',', ':']) || first.possessive() || verb_word,
             unknown_verb: first.unknown()
                 && (verb_word
-                    || (first.possessive() && !ctx_initial)
-                    || (ctx_initial && after.starts_with(','))),
-            owner: first.possessive() && !ctx_initial && first.gazetteer() && !lex.is_place(&lower),
+                    || (first.possessive() && !initial)
+                    || (initial && after.starts_with(','))),
+            owner: first.owner(&lower, initial),
             // a speaker in a dialogue ("Anna: Who are you?\nPetr: ...")
             speaker: dialogue
                 && alone_before(text, first.start)

@@ -70,10 +70,8 @@ fn suspicious(text: &str, t: &Token, initial: bool, buf: &mut String) -> bool {
     buf.clear();
     buf.extend(text[t.start..t.end].chars().flat_map(char::to_lowercase));
     let unknown = is_unknown_word(buf);
-    // a listed name in the possessive inside a sentence, even one that is also a word
-    // ("Frank's kid", "Berg's song"), but not a place ("London's")
-    let lex = names::lexicon();
-    let owner = t.possessive() && !initial && lex.is_name(buf) && !lex.is_place(buf);
+    // a listed name in the possessive, even one that is also a word ("Frank's kid")
+    let owner = t.owner(buf, initial);
     let census = !initial && census_surnames().contains(buf.as_str());
     unknown || (t.strong() && !initial) || owner || census
 }
