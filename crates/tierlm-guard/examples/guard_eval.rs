@@ -92,7 +92,7 @@ struct Args {
     show: usize,
     top: usize,
     reps: usize,
-    /// Detected background text -> "person" or "other".
+    /// Detected background text -> "person", "identifier" or "other".
     labels: Option<HashMap<String, String>>,
 }
 
@@ -270,8 +270,8 @@ struct BackgroundStats {
     by_kind: BTreeMap<&'static str, usize>,
     detections: HashMap<(&'static str, String), usize>,
     n_detections: usize,
-    /// Covered tokens by the label of their detection's text: "person", "other" or
-    /// "unlabelled" (only with `--labels`).
+    /// Covered tokens by the label of their detection's text: "person", "identifier",
+    /// "other" or "unlabelled" (only with `--labels`).
     by_label: BTreeMap<&'static str, usize>,
     unlabelled: BTreeMap<String, usize>,
 }

@@ -680,7 +680,7 @@ fn score(
         let lone = Lone {
             place_before: has_cue(&cue_text, &lex.place_prepositions),
             verb_after: after.starts_with([',', ':']) || first.possessive() || verb_word,
-            unknown_verb: first.unknown()
+            unknown_in_context: first.unknown()
                 && (verb_word
                     || (first.possessive() && !initial)
                     || (initial && after.starts_with(','))),

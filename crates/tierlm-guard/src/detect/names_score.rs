@@ -23,7 +23,7 @@ pub(super) struct Lone {
     /// A word no list knows, followed by a verb ("Tadanori is", "Korgay began"), in
     /// the possessive inside a sentence ("Zama's address") or before a comma at the
     /// start of one ("Alik, can I ...").
-    pub(super) unknown_verb: bool,
+    pub(super) unknown_in_context: bool,
     /// A listed name that is no place, in the possessive inside a sentence ("Frank's
     /// kid"), even one that is also a word.
     pub(super) owner: bool,
@@ -47,7 +47,7 @@ pub(super) fn lone_confidence(t: &Token, ctx: &Context, lone: &Lone) -> f32 {
     {
         0.6
     } else if (t.surname_like() && lone.verb_after)
-        || lone.unknown_verb
+        || lone.unknown_in_context
         || lone.owner
         || lone.speaker
         || lone.vocative
