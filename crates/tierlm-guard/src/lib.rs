@@ -3,6 +3,7 @@
 //! answer, keep requests local or refuse them by policy, and record every egress on a
 //! tamper-evident hash chain.
 //!
+//! - [`chat`]: the walk over a chat request, its redacted copy, restoring answers;
 //! - [`entity`]: what a detector finds;
 //! - [`detect`]: the detectors (structured identifiers with checksums, secrets, names
 //!   and addresses, per-tenant patterns and keywords);
@@ -13,6 +14,7 @@
 //! - [`audit`]: the egress audit chain, its verification and export.
 
 pub mod audit;
+pub mod chat;
 pub mod detect;
 pub mod entity;
 pub mod json_text;
