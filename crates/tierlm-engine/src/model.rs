@@ -399,6 +399,11 @@ impl LocalModel {
         }
     }
 
+    /// Requests waiting for a sequence slot (not yet decoding).
+    pub fn queued(&self) -> u64 {
+        u64::try_from(self.inner.metrics.queue_depth.get()).unwrap_or(0)
+    }
+
     /// Whether the worker thread is still running.
     pub fn is_alive(&self) -> bool {
         self.inner

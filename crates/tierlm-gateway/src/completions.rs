@@ -1,12 +1,8 @@
-//! `POST /v1/completions`: the legacy text-completion API on the local engine.
+//! The legacy text-completion API (`/v1/completions`) on the local engine.
 //!
 //! Several prompts become several engine generations whose events are merged;
 //! choice `i` of prompt `p` is answered as index `p * n + i`, as OpenAI does.
 
-use std::time::Instant;
-
-use axum::extract::State;
-use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt};
 use tierlm_api::chat::FinishReason;
 use tierlm_api::completions::{Completion, CompletionChoice, CompletionRequest, Prompt};
@@ -15,14 +11,15 @@ use tierlm_api::{ApiError, Usage};
 use tierlm_engine::prepare::prepare_completion;
 use tierlm_engine::{Event, Finish};
 
-use crate::error::HttpError;
-use crate::extract::OpenAiJson;
-use crate::handlers::{local_headers, stream_options};
+use crate::answer::{track, Answer, AnswerEvent, Body, EventStream};
+use crate::gateway::Gateway;
+use crate::keys::Caller;
 use crate::metrics::TokenTimer;
-use crate::sse::{self, SseFrame};
-use crate::state::AppState;
+use crate::outcome::{Endpoint, Facts, Outcome, RequestMeta, Route};
+use crate::record::Pending;
 
-const ENDPOINT: &str = "completions";
+/// A completions answer: whole, or streamed as completion chunks.
+pub type CompletionAnswer = Answer<Completion, Completion>;
 
 #[derive(Default, Clone)]
 struct Choice {
@@ -84,23 +81,50 @@ fn finish_reason(f: Finish) -> FinishReason {
     }
 }
 
-pub async fn completions(
-    State(state): State<AppState>,
-    OpenAiJson(req): OpenAiJson<CompletionRequest>,
-) -> Response {
-    let started = Instant::now();
-    crate::ledger::note_requested(&req.model);
-    crate::ledger::note_params(req.max_tokens, req.temperature);
-    if let Err(e) = crate::auth::check_model(&req.model) {
-        return crate::error::HttpError(e).into_response();
-    }
-    match start(&state, &req, started).await {
-        Ok(r) => r,
-        Err(e) => {
-            state
-                .metrics()
-                .record_request(ENDPOINT, "", e.status(), started.elapsed());
-            HttpError(e).into_response()
+impl Gateway {
+    /// Answer one legacy completions request with a local model.
+    pub async fn completions(
+        &self,
+        req: CompletionRequest,
+        caller: Option<&Caller>,
+        meta: RequestMeta,
+    ) -> Result<CompletionAnswer, ApiError> {
+        let mut o = Outcome::new(meta, Endpoint::Completions, &req.model);
+        o.tenant = caller.map(|c| c.key.tenant.clone());
+        o.key_id = caller.map(|c| c.key.key_id.clone());
+        o.max_tokens = req.max_tokens;
+        o.temperature = req.temperature;
+        o.streaming = req.stream == Some(true);
+        o.served_model = Some(req.model.clone());
+        o.route = Route::Local;
+        let mut pending = Pending::new(self, o);
+        let result = match crate::keys::check_model(caller, &req.model) {
+            Ok(()) => start(self, &req).await,
+            Err(e) => Err(e),
+        };
+        let facts = Facts::of(&pending.outcome);
+        match result {
+            Ok(Body::Whole(c)) => {
+                if let Some(u) = c.usage {
+                    pending.outcome.prompt_tokens = u.prompt_tokens;
+                    pending.outcome.completion_tokens = u.completion_tokens;
+                }
+                pending.finish(200).await;
+                Ok(Answer {
+                    facts,
+                    body: Body::Whole(c),
+                })
+            }
+            Ok(Body::Stream(events)) => Ok(Answer {
+                facts,
+                body: Body::Stream(track(events, pending)),
+            }),
+            Err(e) => {
+                pending.outcome.failed(e.code, e.status());
+                // An unknown model's name stays out of the metric labels.
+                pending.finish(e.status()).await;
+                Err(e)
+            }
         }
     }
 }
@@ -108,12 +132,11 @@ pub async fn completions(
 type Tagged = (usize, Event);
 
 async fn start(
-    state: &AppState,
+    state: &Gateway,
     req: &CompletionRequest,
-    started: Instant,
-) -> Result<Response, ApiError> {
+) -> Result<Body<Completion, Completion>, ApiError> {
     let model = state.chat_model(&req.model)?;
-    let (stream, include_usage) = stream_options(req.stream, req.stream_options.as_ref())?;
+    let stream = req.stream == Some(true);
     let gens = prepare_completion(&model, req)?;
     let n = gens.first().map_or(1, |g| g.n);
     let echo: Vec<String> = match (&req.prompt, req.echo.unwrap_or(false)) {
@@ -152,26 +175,18 @@ async fn start(
             .map(move |e| (p, e))
             .boxed()
     }));
-    let headers = local_headers(&req.model);
     if stream {
-        let echo_frames: Vec<SseFrame> = merge
+        let echo: Vec<AnswerEvent<Completion>> = merge
             .choices
             .iter()
             .enumerate()
             .filter(|(_, c)| !c.text.is_empty())
-            .map(|(i, c)| SseFrame::json(&merge.chunk(i, c.text.clone(), Vec::new(), None)))
+            .map(|(i, c)| AnswerEvent::Chunk(merge.chunk(i, c.text.clone(), Vec::new(), None)))
             .collect();
-        let frames = futures::stream::iter(echo_frames).chain(stream_frames(
-            state.clone(),
-            events,
-            merge,
-            include_usage,
-            started,
-        ));
-        return Ok((headers, sse::response(frames)).into_response());
+        let events = futures::stream::iter(echo).chain(stream_events(state.clone(), events, merge));
+        return Ok(Body::Stream(Box::pin(events)));
     }
-    let result = collect(state, events, merge).await;
-    super::json_answer(state, ENDPOINT, &req.model, started, headers, result)
+    collect(state, events, merge).await.map(Body::Whole)
 }
 
 /// Apply one event; returns the chunks to stream and whether everything is done.
@@ -215,7 +230,7 @@ fn apply(merge: &mut Merge, p: usize, ev: Event) -> Result<(Vec<Completion>, boo
 }
 
 async fn collect<S: Stream<Item = Tagged> + Unpin>(
-    state: &AppState,
+    state: &Gateway,
     mut events: S,
     mut merge: Merge,
 ) -> Result<Completion, ApiError> {
@@ -226,11 +241,6 @@ async fn collect<S: Stream<Item = Tagged> + Unpin>(
         }
         let (_, done) = apply(&mut merge, p, ev)?;
         if done {
-            state.metrics().record_tokens(
-                &merge.model,
-                merge.prompt_tokens,
-                merge.completion_tokens,
-            );
             let want = merge.want_logprobs;
             return Ok(Completion {
                 id: merge.id,
@@ -264,59 +274,46 @@ async fn collect<S: Stream<Item = Tagged> + Unpin>(
     ))
 }
 
-fn stream_frames<S: Stream<Item = Tagged> + Unpin + Send + 'static>(
-    state: AppState,
+fn stream_events<S: Stream<Item = Tagged> + Unpin + Send + 'static>(
+    state: Gateway,
     events: S,
     merge: Merge,
-    include_usage: bool,
-    started: Instant,
-) -> impl Stream<Item = SseFrame> + Send {
-    let timer = TokenTimer::streaming(&merge.model);
-    futures::stream::unfold(
-        (state, events, merge, timer, false),
-        move |(state, mut events, mut merge, mut timer, finished)| async move {
-            if finished {
-                return None;
-            }
-            let Some((p, ev)) = events.next().await else {
-                let err =
-                    ApiError::internal("the local engine stopped before finishing the answer");
-                return Some((
-                    vec![SseFrame::error(&err)],
-                    (state, events, merge, timer, true),
-                ));
-            };
-            if matches!(ev, Event::Text { .. }) {
-                timer.tick(state.metrics());
-            }
-            let frames = match apply(&mut merge, p, ev) {
-                Ok((chunks, false)) => (chunks.iter().map(SseFrame::json).collect(), false),
-                Ok((_, true)) => {
-                    let m = state.metrics();
-                    m.record_tokens(&merge.model, merge.prompt_tokens, merge.completion_tokens);
-                    m.record_request(ENDPOINT, &merge.model, 200, started.elapsed());
-                    let mut f = Vec::new();
-                    if include_usage {
-                        let mut last = merge.chunk(0, String::new(), Vec::new(), None);
-                        last.choices.clear();
-                        last.usage = Some(Usage::new(merge.prompt_tokens, merge.completion_tokens));
-                        f.push(SseFrame::json(&last));
+) -> EventStream<Completion> {
+    let timer = TokenTimer::new(&merge.model);
+    Box::pin(
+        futures::stream::unfold(
+            (state, events, merge, timer, false),
+            move |(state, mut events, mut merge, mut timer, finished)| async move {
+                if finished {
+                    return None;
+                }
+                let Some((p, ev)) = events.next().await else {
+                    let err =
+                        ApiError::internal("the local engine stopped before finishing the answer");
+                    return Some((
+                        vec![AnswerEvent::Error(err)],
+                        (state, events, merge, timer, true),
+                    ));
+                };
+                if matches!(ev, Event::Text { .. }) {
+                    timer.tick(state.metrics());
+                }
+                let (out, finished) = match apply(&mut merge, p, ev) {
+                    Ok((chunks, false)) => {
+                        (chunks.into_iter().map(AnswerEvent::Chunk).collect(), false)
                     }
-                    f.push(SseFrame::done());
-                    (f, true)
-                }
-                Err(e) => {
-                    state.metrics().record_request(
-                        ENDPOINT,
-                        &merge.model,
-                        e.status(),
-                        started.elapsed(),
-                    );
-                    (vec![SseFrame::error(&e)], true)
-                }
-            };
-            Some((frames.0, (state, events, merge, timer, frames.1)))
-        },
+                    Ok((_, true)) => (
+                        vec![AnswerEvent::Done(Usage::new(
+                            merge.prompt_tokens,
+                            merge.completion_tokens,
+                        ))],
+                        true,
+                    ),
+                    Err(e) => (vec![AnswerEvent::Error(e)], true),
+                };
+                Some((out, (state, events, merge, timer, finished)))
+            },
+        )
+        .flat_map(futures::stream::iter),
     )
-    .flat_map(futures::stream::iter)
 }

@@ -27,6 +27,14 @@ pub const DEFAULT_EMBED_MAX_INPUTS: usize = 2048;
 pub const DEFAULT_MODEL_NAME: &str = "smollm2-135m";
 pub const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 pub const DEFAULT_EMBED_NAME: &str = "all-minilm-l6-v2";
+/// The second local tier of the embedded defaults, served when its file is present.
+pub const DEFAULT_TIER2_NAME: &str = "qwen2.5-coder-0.5b";
+pub const DEFAULT_TIER2_FILE: &str = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
+/// The routed model of the embedded defaults.
+pub const DEFAULT_ROUTED_NAME: &str = "auto";
+/// The embedded defaults' gate on a SmolLM2 answer's mean token probability: below it,
+/// `auto` asks the next tier (see docs/CONFIGURATION.md for how it was chosen).
+pub const DEFAULT_TIER_CONFIDENCE: f64 = 0.6;
 pub const DEFAULT_EMBED_DIR: &str = "all-MiniLM-L6-v2";
 
 #[derive(Debug, Default, Deserialize)]
@@ -134,8 +142,8 @@ pub fn audit_path_in(data_dir: &Path) -> PathBuf {
 pub const DEFAULT_BASELINE_MODEL: &str = "gpt-4o";
 
 /// The ledger settings when `[ledger]` does not change them.
-pub fn default_ledger() -> crate::ledger::LedgerSettings {
-    crate::ledger::LedgerSettings {
+pub fn default_ledger() -> crate::outcome::LedgerSettings {
+    crate::outcome::LedgerSettings {
         database_url: DEFAULT_DATABASE_URL.to_string(),
         baseline_model: DEFAULT_BASELINE_MODEL.to_string(),
         local_price: tierlm_providers::pricing::Price {
@@ -244,7 +252,7 @@ pub struct Config {
     /// The egress audit file (the guard's `audit_path`, else `{data_dir}/audit.jsonl`).
     pub audit_path: PathBuf,
     /// `None` when `[ledger] enabled = false`.
-    pub ledger: Option<crate::ledger::LedgerSettings>,
+    pub ledger: Option<crate::outcome::LedgerSettings>,
     pub auth: AuthSettings,
     /// `None` unless `[telemetry] otlp_endpoint` is set.
     pub telemetry: Option<crate::otlp::TelemetrySettings>,
@@ -322,11 +330,16 @@ impl UninitializedConfig {
                 .map(|(name, path)| UninitializedModel::at(name, path.clone()))
                 .collect()
         } else {
-            self.models.unwrap_or_else(|| {
-                vec![UninitializedModel::at(
+            self.models.clone().unwrap_or_else(|| {
+                let mut defaults = vec![UninitializedModel::at(
                     DEFAULT_MODEL_NAME,
                     models_dir.join(DEFAULT_MODEL_FILE),
-                )]
+                )];
+                let tier2 = models_dir.join(DEFAULT_TIER2_FILE);
+                if tier2.is_file() {
+                    defaults.push(UninitializedModel::at(DEFAULT_TIER2_NAME, tier2));
+                }
+                defaults
             })
         };
         let mut models = Vec::new();
@@ -467,7 +480,13 @@ impl UninitializedConfig {
             &|k| std::env::var(k).ok(),
         )?;
         cloud.pricing = crate::cloud_config::pricing(self.pricing.unwrap_or_default())?;
-        if let Some(r) = &self.router {
+        // The embedded defaults (no models named anywhere) route `auto` across the
+        // local tiers they serve, cheapest first, with no cloud.
+        let router = match self.router {
+            None if self.models.is_none() && o.models.is_empty() => Some(default_router(&models)),
+            r => r,
+        };
+        if let Some(r) = &router {
             check_router(r, &models, embeddings.as_ref(), &cloud)?;
         }
         let data_dir = o
@@ -522,7 +541,7 @@ impl UninitializedConfig {
             if d.students_dir == builtin.students_dir {
                 d.students_dir = data_dir.join("students");
             }
-            let Some(router) = &self.router else {
+            let Some(router) = &router else {
                 return Err(ConfigError::Invalid(
                     "distill: students learn routed tasks; add a [router] with profiles".into(),
                 ));
@@ -541,7 +560,7 @@ impl UninitializedConfig {
             distill,
             telemetry,
             metrics,
-            router: self.router,
+            router,
             guard,
             audit_path,
             ledger,
@@ -591,7 +610,7 @@ fn auth_settings(a: UninitializedAuth, ledger: bool) -> Result<AuthSettings, Con
 fn ledger_settings(
     l: UninitializedLedger,
     cloud: &crate::cloud_config::CloudConfig,
-) -> Result<Option<crate::ledger::LedgerSettings>, ConfigError> {
+) -> Result<Option<crate::outcome::LedgerSettings>, ConfigError> {
     if l.enabled == Some(false) {
         return Ok(None);
     }
@@ -623,6 +642,18 @@ fn ledger_settings(
     Ok(Some(s))
 }
 
+/// `auto` over every model of the embedded defaults, cheapest first, no cloud: a
+/// SmolLM2 answer less sure than [`DEFAULT_TIER_CONFIDENCE`] is asked again of the next
+/// tier, and the last tier's (or the most confident) answer is returned.
+fn default_router(models: &[ModelConfig]) -> tierlm_router::RouterConfig {
+    let mut r = tierlm_router::RouterConfig::local_only(DEFAULT_MODEL_NAME);
+    r.models = vec![DEFAULT_ROUTED_NAME.to_string()];
+    r.default_route = tierlm_router::config::DefaultRoute::Cascade;
+    r.default_min_confidence = DEFAULT_TIER_CONFIDENCE;
+    r.tiers = models.iter().map(|m| m.name.clone()).collect();
+    r
+}
+
 /// The router's references to other sections must resolve.
 fn check_router(
     r: &tierlm_router::RouterConfig,
@@ -639,6 +670,12 @@ fn check_router(
             r.local_model
         ));
     }
+    let tier_ok = |t: &String| t == tierlm_router::STUDENT_TIER || local(t);
+    if let Some(t) = r.tiers.iter().find(|t| !tier_ok(t)) {
+        return invalid(format!(
+            "router.tiers: `{t}` is neither a configured [[models]] name (or adapter) nor `student`"
+        ));
+    }
     for p in &r.profiles {
         if let Some(m) = p.local_model.as_deref().filter(|m| !local(m)) {
             return invalid(format!(
@@ -646,8 +683,24 @@ fn check_router(
                 p.name
             ));
         }
+        let tiers = p.tiers.iter().flatten();
+        if let Some(t) = tiers.clone().find(|t| !tier_ok(t)) {
+            return invalid(format!(
+                "router.profiles (`{}`).tiers: `{t}` is neither a configured model (or adapter) nor `student`",
+                p.name
+            ));
+        }
+        if p.tiers
+            .as_ref()
+            .is_some_and(|t| t.iter().all(|t| t == tierlm_router::STUDENT_TIER))
+        {
+            return invalid(format!(
+                "router.profiles (`{}`).tiers: name at least one local model",
+                p.name
+            ));
+        }
     }
-    if !cloud.models.iter().any(|m| m.name == r.cloud_model) {
+    if !r.cloud_model.is_empty() && !cloud.models.iter().any(|m| m.name == r.cloud_model) {
         return invalid(format!(
             "router.cloud_model: `{}` is not a configured [[cloud_models]] name",
             r.cloud_model

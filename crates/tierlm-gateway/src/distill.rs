@@ -96,6 +96,8 @@ pub struct Distill {
     states: Mutex<(Option<Instant>, HashMap<String, RouteState>)>,
     sampled: AtomicU64,
     pub counters: DistillCounters,
+    /// Where shadow comparisons run (the gateway's tracked tasks).
+    tasks: crate::tasks::Tasks,
 }
 
 /// The sentence encoder's vectors of `texts`, as label students read them (an empty
@@ -118,12 +120,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Distill {
     /// Opens the store, starts the capture writer and loads every saved student whose
-    /// embeddings are the router's (`embedder`, see [`crate::embedder_id`]) and whose
+    /// embeddings are the router's (`embedder`, see `load::embedder_id`) and whose
     /// sentence encoder, if it reads one, is `encoder`. Blocking (SQLite, files).
     pub fn open(
         config: &DistillConfig,
         embedder: Option<&str>,
         encoder: Option<EmbeddingModel>,
+        tasks: crate::tasks::Tasks,
     ) -> Result<Self, String> {
         let store =
             Arc::new(DistillStore::open(&config.path).map_err(|e| format!("distill store: {e}"))?);
@@ -199,6 +202,7 @@ impl Distill {
             states: Mutex::new((None, HashMap::new())),
             sampled: AtomicU64::new(0),
             counters: DistillCounters::default(),
+            tasks,
         })
     }
 
@@ -427,7 +431,8 @@ impl Distill {
             counter.fetch_add(1, Ordering::Relaxed);
             let me = Arc::clone(self);
             let task = learn.task.clone();
-            tokio::task::spawn_blocking(move || me.record_shadow(&task, agreed));
+            self.tasks
+                .spawn_blocking(move || me.record_shadow(&task, agreed));
         }
         if let Some(slot) = &learn.student_answer {
             self.compare_generative(&learn.task, slot, answer);
@@ -441,7 +446,8 @@ impl Distill {
         let me = Arc::clone(self);
         let task = task.to_string();
         let teacher = teacher.to_string();
-        tokio::spawn(async move {
+        let tasks = self.tasks.clone();
+        self.tasks.spawn(async move {
             // No answer (the student failed, or the request ended early): no sample.
             let Ok(student) = rx.await else { return };
             let similarity = tierlm_eval::score::rouge_l(&student, &teacher);
@@ -458,7 +464,9 @@ impl Distill {
                 agreed,
                 "distill: generative shadow sample"
             );
-            let _ = tokio::task::spawn_blocking(move || me.record_shadow(&task, agreed)).await;
+            let _ = tasks
+                .spawn_blocking(move || me.record_shadow(&task, agreed))
+                .await;
         });
     }
 
@@ -516,29 +524,4 @@ pub fn student_completion(
         usage: tierlm_api::Usage::new(0, 0),
         system_fingerprint: None,
     }
-}
-
-/// Start a generative student on `req` (already shaped for it) in the background; its
-/// answer text arrives on the returned slot for [`Distill::teacher_answered`].
-pub fn shadow_student(state: &crate::AppState, req: ChatCompletionRequest) -> StudentAnswer {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let state = state.clone();
-    tokio::spawn(async move {
-        match crate::handlers::chat::run_local(&state, &req, None).await {
-            Ok(answer) => {
-                let text = answer
-                    .choices
-                    .first()
-                    .and_then(|c| c.message.content.clone())
-                    .unwrap_or_default();
-                let _ = tx.send(text);
-            }
-            Err(e) => tracing::warn!(
-                model = %req.model,
-                error = %e.message,
-                "distill: the generative student failed in shadow"
-            ),
-        }
-    });
-    Arc::new(Mutex::new(Some(rx)))
 }

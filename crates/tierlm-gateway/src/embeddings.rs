@@ -1,9 +1,5 @@
-//! `POST /v1/embeddings`: sentence embeddings from the in-process encoder.
+//! Sentence embeddings (`/v1/embeddings`) from the in-process encoder.
 
-use std::time::Instant;
-
-use axum::extract::State;
-use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use tierlm_api::embeddings::{
     EmbeddingData, EmbeddingInput, EmbeddingRequest, EmbeddingResponse, EmbeddingUsage,
@@ -12,32 +8,36 @@ use tierlm_api::embeddings::{
 use tierlm_api::ApiError;
 use tierlm_engine::embeddings::EmbedInput;
 
-use crate::error::HttpError;
-use crate::extract::OpenAiJson;
-use crate::state::AppState;
+use crate::gateway::Gateway;
+use crate::keys::Caller;
+use crate::outcome::{Endpoint, Outcome, RequestMeta, Route};
+use crate::record::Pending;
 
-const ENDPOINT: &str = "embeddings";
-
-pub async fn embeddings(
-    State(state): State<AppState>,
-    OpenAiJson(req): OpenAiJson<EmbeddingRequest>,
-) -> Response {
-    let started = Instant::now();
-    crate::ledger::note_requested(&req.model);
-    let result = embed(&state, req).await;
-    if let Ok(r) = &result {
-        crate::ledger::note_tokens(&r.model, r.usage.prompt_tokens, 0);
-    }
-    let (model, status) = match &result {
-        Ok(r) => (r.model.clone(), 200),
-        Err(e) => (String::new(), e.status()),
-    };
-    state
-        .metrics()
-        .record_request(ENDPOINT, &model, status, started.elapsed());
-    match result {
-        Ok(r) => axum::Json(r).into_response(),
-        Err(e) => HttpError(e).into_response(),
+impl Gateway {
+    /// Embed the request's inputs with the embedding model it names.
+    pub async fn embeddings(
+        &self,
+        req: EmbeddingRequest,
+        caller: Option<&Caller>,
+        meta: RequestMeta,
+    ) -> Result<EmbeddingResponse, ApiError> {
+        let mut o = Outcome::new(meta, Endpoint::Embeddings, &req.model);
+        o.tenant = caller.map(|c| c.key.tenant.clone());
+        o.key_id = caller.map(|c| c.key.key_id.clone());
+        o.route = Route::Local;
+        let mut pending = Pending::new(self, o);
+        match embed(self, caller, req).await {
+            Ok(r) => {
+                pending.outcome.tokens(&r.model, r.usage.prompt_tokens, 0);
+                pending.finish(200).await;
+                Ok(r)
+            }
+            Err(e) => {
+                pending.outcome.failed(e.code, e.status());
+                pending.finish(e.status()).await;
+                Err(e)
+            }
+        }
     }
 }
 
@@ -72,8 +72,12 @@ fn inputs(input: EmbeddingInput, max: usize) -> Result<Vec<EmbedInput>, ApiError
     Ok(list)
 }
 
-async fn embed(state: &AppState, req: EmbeddingRequest) -> Result<EmbeddingResponse, ApiError> {
-    crate::auth::check_model(&req.model)?;
+async fn embed(
+    state: &Gateway,
+    caller: Option<&Caller>,
+    req: EmbeddingRequest,
+) -> Result<EmbeddingResponse, ApiError> {
+    crate::keys::check_model(caller, &req.model)?;
     let model = state.embedding_model(&req.model)?;
     if let Some(d) = req.dimensions {
         if d as usize != model.dims() {
@@ -89,7 +93,9 @@ async fn embed(state: &AppState, req: EmbeddingRequest) -> Result<EmbeddingRespo
     }
     let list = inputs(req.input, model.max_inputs())?;
     let worker = model.clone();
-    let (vectors, tokens) = tokio::task::spawn_blocking(move || worker.embed(&list))
+    let (vectors, tokens) = state
+        .tasks()
+        .spawn_blocking(move || worker.embed(&list))
         .await
         .map_err(|e| ApiError::internal(format!("embedding task failed: {e}")))??;
     let base64 = req.encoding_format == Some(EncodingFormat::Base64);

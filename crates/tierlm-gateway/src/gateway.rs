@@ -1,8 +1,10 @@
-//! Shared server state: the configuration, the loaded models, readiness, metrics.
+//! The gateway: its configuration, the loaded models, readiness, metrics, per-key
+//! state and the tracked background tasks. One value, cheap to clone, that every
+//! request path takes.
 //!
 //! The server listens before the models finish loading, so `/health` answers at once
-//! while `/ready` and the inference routes wait for [`AppState::install`]. The model
-//! registry is swapped in whole, so handlers take one cheap snapshot per request.
+//! while `/ready` and the inference paths wait for [`Gateway::install`]. The model
+//! registry is swapped in whole, so each request takes one cheap snapshot.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +19,7 @@ use tierlm_providers::CloudModel;
 use tierlm_router::Router;
 
 use crate::config::Config;
-use crate::metrics::ServerMetrics;
+use crate::metrics::GatewayMetrics;
 
 /// The loaded models.
 #[derive(Default, Clone)]
@@ -43,21 +45,24 @@ struct Inner {
     registry: RwLock<Arc<Registry>>,
     ready: AtomicBool,
     load_error: RwLock<Option<String>>,
-    metrics: ServerMetrics,
+    metrics: GatewayMetrics,
     engine_metrics: Arc<EngineMetrics>,
-    keys: crate::auth::KeyState,
-    /// Set by [`AppState::start_telemetry`] when `[telemetry]` names an endpoint.
+    keys: crate::key_state::KeyState,
+    /// Set by [`Gateway::start_telemetry`] when `[telemetry]` names an endpoint.
     otlp: OnceLock<Arc<crate::otlp::Exporter>>,
+    tasks: crate::tasks::Tasks,
+    speeds: crate::tiers::TierSpeeds,
 }
 
+/// The gateway (see the module docs).
 #[derive(Clone)]
-pub struct AppState {
+pub struct Gateway {
     inner: Arc<Inner>,
 }
 
-impl AppState {
+impl Gateway {
     pub fn new(config: Config) -> Self {
-        let metrics = ServerMetrics::for_config(&config);
+        let metrics = GatewayMetrics::for_config(&config);
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -67,7 +72,9 @@ impl AppState {
                 metrics,
                 otlp: OnceLock::new(),
                 engine_metrics: Arc::new(EngineMetrics::default()),
-                keys: crate::auth::KeyState::default(),
+                keys: crate::key_state::KeyState::default(),
+                tasks: crate::tasks::Tasks::new(),
+                speeds: crate::tiers::TierSpeeds::default(),
             }),
         }
     }
@@ -80,12 +87,22 @@ impl AppState {
         self.inner.config.max_body_bytes
     }
 
-    pub fn metrics(&self) -> &ServerMetrics {
+    /// The measured speed of the local tiers (see [`crate::tiers`]).
+    pub fn speeds(&self) -> &crate::tiers::TierSpeeds {
+        &self.inner.speeds
+    }
+
+    /// The tracked background tasks (see [`crate::tasks`]).
+    pub fn tasks(&self) -> &crate::tasks::Tasks {
+        &self.inner.tasks
+    }
+
+    pub fn metrics(&self) -> &GatewayMetrics {
         &self.inner.metrics
     }
 
     /// Per-key limits, reservations and the key cache.
-    pub fn keys(&self) -> &crate::auth::KeyState {
+    pub fn keys(&self) -> &crate::key_state::KeyState {
         &self.inner.keys
     }
 
@@ -98,8 +115,13 @@ impl AppState {
         if self.inner.otlp.get().is_some() {
             return Ok(());
         }
-        let exporter =
-            crate::otlp::Exporter::start(t.clone(), Arc::clone(&self.inner.metrics.otlp))?;
+        let exporter = crate::otlp::Exporter::start(
+            t.clone(),
+            Arc::clone(&self.inner.metrics.otlp),
+            // A service of its own, joined by `flush_telemetry`, not a background
+            // write that the drain waits for.
+            &crate::tasks::Tasks::new(),
+        )?;
         tracing::info!(url = %t.traces_url, "telemetry: exporting request spans");
         let _ = self.inner.otlp.set(Arc::new(exporter));
         Ok(())
@@ -159,7 +181,7 @@ impl AppState {
         )
     }
 
-    fn unknown_model(&self, name: &str, registry: &Registry, kind: &str) -> ApiError {
+    pub(crate) fn unknown_model(&self, name: &str, registry: &Registry, kind: &str) -> ApiError {
         let mut names: Vec<&str> = registry.chat.keys().map(String::as_str).collect();
         names.extend(registry.cloud.keys().map(String::as_str));
         if let Some(r) = &registry.router {
@@ -223,7 +245,7 @@ impl AppState {
     }
 
     /// How ledger rows are priced (the defaults when `[ledger]` is absent).
-    pub fn ledger_settings(&self) -> crate::ledger::LedgerSettings {
+    pub fn ledger_settings(&self) -> crate::outcome::LedgerSettings {
         self.inner
             .config
             .ledger

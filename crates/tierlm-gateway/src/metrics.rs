@@ -1,4 +1,5 @@
-//! HTTP-level metrics and the `/metrics` endpoint (Prometheus text format).
+//! The gateway's metrics and their Prometheus text exposition (the server's `/metrics`
+//! route sends [`render`]'s text).
 //!
 //! Labels are bounded: `endpoint` is one of the routes, `model` one of the configured
 //! model names (or empty when the request never reached a model), `status` the HTTP
@@ -7,18 +8,13 @@
 //! `model` label is a configured name or `other`, their `tenant` label one of the
 //! first `[metrics] max_tenants` tenants seen or `other`.
 
-use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tierlm_api::metrics::{
     label_value, Counter, Exposition, Family, Histogram, LabelCap, LATENCY_BUCKETS,
 };
 
-use crate::state::AppState;
-
-pub struct ServerMetrics {
+pub struct GatewayMetrics {
     pub requests: Family<Counter>,
     pub prompt_tokens: Family<Counter>,
     pub completion_tokens: Family<Counter>,
@@ -190,7 +186,7 @@ const DECISION_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1,
 ];
 
-impl Default for ServerMetrics {
+impl Default for GatewayMetrics {
     fn default() -> Self {
         Self::new(
             LedgerMetrics::new([], crate::config::DEFAULT_MAX_TENANTS),
@@ -199,7 +195,7 @@ impl Default for ServerMetrics {
     }
 }
 
-impl ServerMetrics {
+impl GatewayMetrics {
     /// The metrics of a server with this configuration (its model names and label caps).
     pub fn for_config(cfg: &crate::config::Config) -> Self {
         let mut names: Vec<String> = cfg
@@ -241,7 +237,7 @@ fn model_label(model: &str) -> String {
     format!("model=\"{}\"", label_value(model))
 }
 
-impl ServerMetrics {
+impl GatewayMetrics {
     pub fn record_request(&self, endpoint: &str, model: &str, status: u16, took: Duration) {
         self.requests
             .get(&format!(
@@ -280,7 +276,6 @@ impl ServerMetrics {
 
     /// Token counts of a served answer; the request's ledger row counts the same.
     pub fn record_tokens(&self, model: &str, prompt: u32, completion: u32) {
-        crate::ledger::note_tokens(model, prompt, completion);
         let l = model_label(model);
         self.prompt_tokens.get(&l).add(u64::from(prompt));
         self.completion_tokens.get(&l).add(u64::from(completion));
@@ -292,8 +287,6 @@ pub struct TokenTimer {
     start: Instant,
     last: Option<Instant>,
     model: String,
-    /// Note the first token's time in the ledger row (time to first token).
-    streaming: bool,
 }
 
 impl TokenTimer {
@@ -302,27 +295,14 @@ impl TokenTimer {
             start: Instant::now(),
             last: None,
             model: model_label(model),
-            streaming: false,
-        }
-    }
-
-    /// The timer of a streamed answer: its first token is also the ledger row's time
-    /// to first token (the first content chunk is sent right after the tick).
-    pub fn streaming(model: &str) -> Self {
-        Self {
-            streaming: true,
-            ..Self::new(model)
         }
     }
 
     /// A token (or text delta) arrived.
-    pub fn tick(&mut self, m: &ServerMetrics) {
+    pub fn tick(&mut self, m: &GatewayMetrics) {
         let now = Instant::now();
         match self.last {
             None => {
-                if self.streaming {
-                    crate::ledger::note_first_token();
-                }
                 m.ttft
                     .get(&self.model)
                     .observe((now - self.start).as_secs_f64());
@@ -333,8 +313,16 @@ impl TokenTimer {
     }
 }
 
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let m = state.metrics();
+/// The content type of [`render`]'s text.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Every metric of the gateway in the Prometheus text format: its own, the
+/// flywheel's (with `[distill]`) and the engine's.
+pub fn render(
+    m: &GatewayMetrics,
+    distill: Option<&crate::distill::Distill>,
+    engine: &tierlm_engine::EngineMetrics,
+) -> String {
     let mut e = Exposition::default();
     e.counter(
         "tierlm_requests_total",
@@ -402,17 +390,11 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             ),
         ],
     );
-    if let Some(d) = state.distill() {
-        render_distill(&d, &mut e);
+    if let Some(d) = distill {
+        render_distill(d, &mut e);
     }
-    state.engine_metrics().render(&mut e);
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        e.finish(),
-    )
+    engine.render(&mut e);
+    e.finish()
 }
 
 /// The distillation flywheel's counters (only with `[distill]`).

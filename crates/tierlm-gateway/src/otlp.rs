@@ -73,7 +73,7 @@ pub fn settings(
     }
     let mut headers = Vec::new();
     for (name, value) in t.headers.unwrap_or_default() {
-        if axum::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
             return Err(format!(
                 "telemetry.headers: `{name}` is not a valid header name"
             ));
@@ -84,7 +84,7 @@ pub fn settings(
             })?,
             None => value,
         };
-        if axum::http::HeaderValue::from_str(&value).is_err() {
+        if reqwest::header::HeaderValue::from_str(&value).is_err() {
             return Err(format!(
                 "telemetry.headers.{name}: not a valid header value"
             ));
@@ -339,7 +339,11 @@ pub struct Exporter {
 
 impl Exporter {
     /// Start the export task (call inside the Tokio runtime).
-    pub fn start(settings: TelemetrySettings, stats: Arc<ExportStats>) -> Result<Self, String> {
+    pub fn start(
+        settings: TelemetrySettings,
+        stats: Arc<ExportStats>,
+        tasks: &crate::tasks::Tasks,
+    ) -> Result<Self, String> {
         let client = reqwest::Client::builder()
             .timeout(EXPORT_TIMEOUT)
             .build()
@@ -351,7 +355,7 @@ impl Exporter {
             client,
             stats: Arc::clone(&stats),
         };
-        let task = tokio::spawn(run(sender, rx, Arc::clone(&stop)));
+        let task = tasks.spawn(run(sender, rx, Arc::clone(&stop)));
         Ok(Self {
             tx,
             stats,

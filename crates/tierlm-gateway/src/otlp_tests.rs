@@ -207,7 +207,7 @@ async fn collector(status: u16) -> (String, Received) {
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    crate::tasks::Tasks::new().spawn(async move { axum::serve(listener, app).await });
     (format!("http://{addr}"), seen)
 }
 
@@ -223,7 +223,12 @@ fn settings_for(url: &str) -> TelemetrySettings {
 async fn the_exporter_batches_and_flushes_at_shutdown() {
     let (url, seen) = collector(200).await;
     let stats = Arc::new(ExportStats::default());
-    let ex = Exporter::start(settings_for(&url), Arc::clone(&stats)).unwrap();
+    let ex = Exporter::start(
+        settings_for(&url),
+        Arc::clone(&stats),
+        &crate::tasks::Tasks::new(),
+    )
+    .unwrap();
     for _ in 0..3 {
         ex.submit(span());
     }
@@ -248,7 +253,12 @@ async fn the_exporter_batches_and_flushes_at_shutdown() {
 async fn refused_and_overflowing_spans_are_counted_as_dropped() {
     let (url, _) = collector(500).await;
     let stats = Arc::new(ExportStats::default());
-    let ex = Exporter::start(settings_for(&url), Arc::clone(&stats)).unwrap();
+    let ex = Exporter::start(
+        settings_for(&url),
+        Arc::clone(&stats),
+        &crate::tasks::Tasks::new(),
+    )
+    .unwrap();
     // On this single-threaded runtime the export task cannot run during the loop: the
     // queue fills, and every span past its capacity is dropped at once and counted.
     for _ in 0..QUEUE_CAPACITY + 10 {

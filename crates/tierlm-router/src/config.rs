@@ -113,6 +113,12 @@ pub struct ProfileConfig {
     /// The local model this profile's requests go to instead of `router.local_model`
     /// (e.g. a LoRA adapter trained for the task by `tierlm distill train`).
     pub local_model: Option<String>,
+    /// The local tiers this profile climbs before the cloud, cheapest first (model
+    /// names; `student` names tier 0, the promoted student). Default: `router.tiers`.
+    pub tiers: Option<Vec<String>>,
+    /// A tier whose expected time (its measured speed and its queue) would pass this
+    /// deadline is skipped. Default: `router.deadline_ms`.
+    pub deadline_ms: Option<u64>,
 }
 
 /// Weights of the complexity cues (see `features`).
@@ -163,8 +169,17 @@ pub struct RouterConfig {
     pub models: Vec<String>,
     /// The local chat model that answers routine work.
     pub local_model: String,
-    /// The cloud model (a `[[cloud_models]]` name) that answers complex and escalated work.
+    /// The cloud model (a `[[cloud_models]]` name) that answers complex and escalated
+    /// work. Empty: no cloud; a routed request gets the most confident local answer.
+    #[serde(default)]
     pub cloud_model: String,
+    /// The local tiers every profile climbs before the cloud, cheapest first (model
+    /// names; `student` names tier 0). Default: `[local_model]`.
+    #[serde(default)]
+    pub tiers: Vec<String>,
+    /// Skip a local tier whose expected time would pass this many milliseconds.
+    #[serde(default)]
+    pub deadline_ms: Option<u64>,
     /// Honour the client's `x-tierlm-route: local|cloud` header.
     #[serde(default = "yes")]
     pub hint_header: bool,
@@ -205,6 +220,29 @@ fn default_route() -> DefaultRoute {
 }
 
 impl RouterConfig {
+    /// A router with every default, answering locally with `local_model` and no cloud.
+    pub fn local_only(local_model: &str) -> Self {
+        Self {
+            models: default_models(),
+            local_model: local_model.to_string(),
+            cloud_model: String::new(),
+            tiers: Vec::new(),
+            deadline_ms: None,
+            hint_header: true,
+            default_route: default_route(),
+            default_min_confidence: default_min_confidence(),
+            classifier: ClassifierKind::default(),
+            min_similarity: default_min_similarity(),
+            route_words: default_route_words(),
+            top_k: default_top_k(),
+            over_budget: OverBudget::default(),
+            complexity: ComplexityConfig::default(),
+            rules: Vec::new(),
+            profiles: Vec::new(),
+            thresholds: BTreeMap::new(),
+        }
+    }
+
     /// Check the parts that do not depend on other sections; the error names the key.
     pub fn validate(&self) -> Result<(), String> {
         if self.models.is_empty() {
@@ -245,7 +283,9 @@ impl RouterConfig {
             }
         }
         for (name, t) in &self.thresholds {
-            if !seen.contains(name.as_str()) {
+            // `PROFILE` or `PROFILE/MODEL` (one tier of a profile).
+            let profile = name.split_once('/').map_or(name.as_str(), |(p, _)| p);
+            if !seen.contains(profile) {
                 return Err(format!(
                     "router.thresholds.{name}: no profile has this name"
                 ));

@@ -26,12 +26,12 @@ pub enum Cue {
 }
 
 impl Cue {
-    pub fn reason(self) -> &'static str {
+    pub fn reason(self) -> crate::Reason {
         match self {
-            Cue::Code => "complexity_code",
-            Cue::Math => "complexity_math",
-            Cue::MultiStep => "complexity_multi_step",
-            Cue::Long => "complexity_long",
+            Cue::Code => crate::Reason::ComplexityCode,
+            Cue::Math => crate::Reason::ComplexityMath,
+            Cue::MultiStep => crate::Reason::ComplexityMultiStep,
+            Cue::Long => crate::Reason::ComplexityLong,
         }
     }
 }

@@ -15,8 +15,12 @@ pub mod classify;
 pub mod confidence;
 pub mod config;
 pub mod features;
+pub mod reason;
 pub mod router;
 
 pub use classify::Embedder;
 pub use config::{Class, RouterConfig};
-pub use router::{Decision, Hint, Profile, Route, RouteContext, Router, Sensitivity};
+pub use reason::Reason;
+pub use router::{
+    Decision, Hint, Profile, Route, RouteContext, Router, Sensitivity, TierPlan, STUDENT_TIER,
+};

@@ -24,6 +24,7 @@ use tierlm_api::chat::{ChatCompletionRequest, ChatMessage, MessageContent, Role}
 use crate::classify::{Classifier, Embedder, Verdict};
 use crate::config::{Class, DefaultRoute, OverBudget, ProfileConfig, RouterConfig, RuleRoute};
 use crate::features::Features;
+use crate::reason::Reason;
 
 /// A client's routing hint (`x-tierlm-route`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +80,7 @@ pub enum Route {
 pub struct Decision {
     pub route: Route,
     /// Machine-readable reason (`classifier_complex`, `hint_local`, ...).
-    pub reason: &'static str,
+    pub reason: Reason,
     /// The profile the classifier picked, if any matched.
     pub profile: Option<Arc<Profile>>,
     /// The classifier's verdict: routine or complex.
@@ -89,6 +90,17 @@ pub struct Decision {
     pub embedding: Option<Vec<f32>>,
     /// The router's own time.
     pub elapsed: Duration,
+}
+
+/// The name of tier 0 in a tier list: the task's promoted student.
+pub const STUDENT_TIER: &str = "student";
+
+/// One local tier of a routed request: the model that answers and the confidence its
+/// answer must reach to be returned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TierPlan {
+    pub model: String,
+    pub threshold: f64,
 }
 
 /// A task profile ready to use.
@@ -234,7 +246,7 @@ impl Router {
         let text = request_text(req);
         let mut d = Decision {
             route: Route::Local,
-            reason: "",
+            reason: Reason::NoProfile,
             profile: None,
             class: None,
             similarity: None,
@@ -249,18 +261,18 @@ impl Router {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "router: cannot embed the request; using the default route");
-                d.reason = "classifier_unavailable";
+                d.reason = Reason::ClassifierUnavailable;
                 None
             }
         };
-        let mut classified: Option<(Route, &'static str)> = None;
+        let mut classified: Option<(Route, Reason)> = None;
         match verdict {
             Some(v) if v.similarity >= self.config.min_similarity => {
                 let profile = Arc::clone(&self.profiles[v.profile]);
                 let mut class = profile.config.class;
                 let mut reason = match class {
-                    Class::Complex => "classifier_complex",
-                    Class::Routine => "classifier_routine",
+                    Class::Complex => Reason::ClassifierComplex,
+                    Class::Routine => Reason::ClassifierRoutine,
                 };
                 // Only the precise cues (code, sheer length) may overrule an unclear
                 // routine verdict: maths and multi-step words are everywhere in prose
@@ -296,11 +308,8 @@ impl Router {
         }
         let (route, reason) = self.policy(ctx, &d).unwrap_or_else(|| {
             classified.unwrap_or_else(|| {
-                let reason = if d.reason.is_empty() {
-                    "no_profile"
-                } else {
-                    d.reason
-                };
+                // `NoProfile`, or `ClassifierUnavailable` when embedding failed.
+                let reason = d.reason;
                 let route = match self.config.default_route {
                     DefaultRoute::Local => Route::Local,
                     DefaultRoute::Cloud => Route::Cloud,
@@ -318,14 +327,14 @@ impl Router {
     }
 
     /// The policy stages (1–4), given what the classifier found.
-    fn policy(&self, ctx: &RouteContext, d: &Decision) -> Option<(Route, &'static str)> {
+    fn policy(&self, ctx: &RouteContext, d: &Decision) -> Option<(Route, Reason)> {
         if ctx.sensitivity == Sensitivity::LocalOnly {
-            return Some((Route::Local, "guard_local_only"));
+            return Some((Route::Local, Reason::GuardLocalOnly));
         }
         if ctx.over_budget {
             return Some(match self.config.over_budget {
-                OverBudget::Local => (Route::Local, "over_budget_local"),
-                OverBudget::Refuse => (Route::Refuse, "over_budget_refused"),
+                OverBudget::Local => (Route::Local, Reason::OverBudgetLocal),
+                OverBudget::Refuse => (Route::Refuse, Reason::OverBudgetRefused),
             });
         }
         let profile = d.profile.as_ref().map(|p| p.name());
@@ -336,20 +345,20 @@ impl Router {
                 && r.class.is_none_or(|c| d.class == Some(c))
         });
         if let Some(r) = rule {
-            return Some((r_route(r.route), "policy_rule"));
+            return Some((r_route(r.route), Reason::PolicyRule));
         }
         match ctx.hint.filter(|_| self.config.hint_header) {
-            Some(Hint::Local) => Some((Route::Local, "hint_local")),
-            Some(Hint::Cloud) => Some((Route::Cloud, "hint_cloud")),
+            Some(Hint::Local) => Some((Route::Local, Reason::HintLocal)),
+            Some(Hint::Cloud) => Some((Route::Cloud, Reason::HintCloud)),
             None => None,
         }
     }
 
     /// Policy for a request that names a concrete cloud model: `Some` when policy
     /// overrides it (the data must stay local, or a rule refuses it).
-    pub fn check_cloud_request(&self, ctx: &RouteContext) -> Option<(Route, &'static str)> {
+    pub fn check_cloud_request(&self, ctx: &RouteContext) -> Option<(Route, Reason)> {
         if ctx.sensitivity == Sensitivity::LocalOnly {
-            return Some((Route::Local, "guard_local_only"));
+            return Some((Route::Local, Reason::GuardLocalOnly));
         }
         let rule = self.config.rules.iter().find(|r| {
             r.profile.is_none()
@@ -359,8 +368,55 @@ impl Router {
         })?;
         match r_route(rule.route) {
             Route::Cloud => None,
-            other => Some((other, "policy_rule")),
+            other => Some((other, Reason::PolicyRule)),
         }
+    }
+
+    /// The local tiers a request of this profile climbs, cheapest first, each with its
+    /// gate: the profile's `tiers`, else the router's, else its one local model (the
+    /// profile's `local_model` or the router's). `student` entries are tier 0, which the
+    /// gateway consults before any model, so they are not model tiers here. A tier's
+    /// gate is its calibrated `thresholds["PROFILE/MODEL"]`, else `base`.
+    pub fn tiers(&self, profile: Option<&Profile>, base: f64) -> Vec<TierPlan> {
+        let cfg = profile.map(|p| &p.config);
+        let names: Vec<String> = match cfg.and_then(|c| c.tiers.clone()) {
+            Some(t) => t,
+            None if !self.config.tiers.is_empty()
+                && cfg.and_then(|c| c.local_model.as_ref()).is_none() =>
+            {
+                self.config.tiers.clone()
+            }
+            None => vec![cfg
+                .and_then(|c| c.local_model.clone())
+                .unwrap_or_else(|| self.config.local_model.clone())],
+        };
+        let mut names: Vec<String> = names.into_iter().filter(|n| n != STUDENT_TIER).collect();
+        if names.is_empty() {
+            names.push(self.config.local_model.clone());
+        }
+        names
+            .into_iter()
+            .map(|model| {
+                let key = profile.map(|p| format!("{}/{model}", p.name()));
+                let threshold = key
+                    .and_then(|k| self.config.thresholds.get(&k).copied())
+                    .unwrap_or(base);
+                TierPlan { model, threshold }
+            })
+            .collect()
+    }
+
+    /// How long a request of this profile may spend on local tiers.
+    pub fn deadline(&self, profile: Option<&Profile>) -> Option<Duration> {
+        profile
+            .and_then(|p| p.config.deadline_ms)
+            .or(self.config.deadline_ms)
+            .map(Duration::from_millis)
+    }
+
+    /// Whether escalated and complex work has a cloud model to go to.
+    pub fn has_cloud(&self) -> bool {
+        !self.config.cloud_model.is_empty()
     }
 
     /// The request the local model answers: the profile's instructions and

@@ -13,6 +13,8 @@ fn profile(name: &str, class: Class, examples: &[&str]) -> ProfileConfig {
         min_confidence: None,
         max_tokens: None,
         local_model: None,
+        tiers: None,
+        deadline_ms: None,
     }
 }
 
@@ -74,12 +76,18 @@ fn routine_with_threshold_cascades_routine_without_goes_local_complex_goes_cloud
     let ctx = RouteContext::default();
     let d = r.decide(&req("SMS: win a prize now, spam?"), &ctx);
     assert_eq!(d.route, Route::Cascade { threshold: 0.7 });
-    assert_eq!(d.reason, "classifier_routine");
+    assert_eq!(d.reason, Reason::ClassifierRoutine);
     assert_eq!(d.profile.as_ref().unwrap().name(), "spam");
     let d = r.decide(&req("news: sport topic today"), &ctx);
-    assert_eq!((d.route, d.reason), (Route::Local, "classifier_routine"));
+    assert_eq!(
+        (d.route, d.reason),
+        (Route::Local, Reason::ClassifierRoutine)
+    );
     let d = r.decide(&req("def f(): write this python function"), &ctx);
-    assert_eq!((d.route, d.reason), (Route::Cloud, "classifier_complex"));
+    assert_eq!(
+        (d.route, d.reason),
+        (Route::Cloud, Reason::ClassifierComplex)
+    );
     assert_eq!(d.class, Some(Class::Complex));
 }
 
@@ -104,17 +112,17 @@ fn precedence_guard_budget_rule_hint() {
         over_budget: true,
         key: None,
     };
-    assert_eq!(r.decide(&code, &ctx).reason, "guard_local_only");
+    assert_eq!(r.decide(&code, &ctx).reason, Reason::GuardLocalOnly);
     ctx.sensitivity = Sensitivity::Normal;
     assert_eq!(
         (r.decide(&code, &ctx).route, r.decide(&code, &ctx).reason),
-        (Route::Local, "over_budget_local")
+        (Route::Local, Reason::OverBudgetLocal)
     );
     ctx.over_budget = false;
-    assert_eq!(r.decide(&code, &ctx).reason, "policy_rule");
+    assert_eq!(r.decide(&code, &ctx).reason, Reason::PolicyRule);
     ctx.tenant = None;
     let d = r.decide(&code, &ctx);
-    assert_eq!((d.route, d.reason), (Route::Local, "hint_local"));
+    assert_eq!((d.route, d.reason), (Route::Local, Reason::HintLocal));
     // The profile is still known, so the local model is asked the profile's way.
     assert_eq!(d.profile.unwrap().name(), "code");
 }
@@ -131,7 +139,7 @@ fn hints_are_ignored_when_disabled_and_budget_can_refuse() {
     };
     assert_eq!(
         r.decide(&req("sms spam prize"), &ctx).reason,
-        "classifier_routine"
+        Reason::ClassifierRoutine
     );
     let ctx = RouteContext {
         over_budget: true,
@@ -152,7 +160,7 @@ fn rules_can_match_a_profile() {
     }];
     let r = router(cfg);
     let d = r.decide(&req("news sport topic"), &RouteContext::default());
-    assert_eq!((d.route, d.reason), (Route::Refuse, "policy_rule"));
+    assert_eq!((d.route, d.reason), (Route::Refuse, Reason::PolicyRule));
     let d = r.decide(&req("sms spam"), &RouteContext::default());
     assert_ne!(d.route, Route::Refuse);
 }
@@ -163,7 +171,7 @@ fn unmatched_requests_take_the_default_route() {
     cfg.min_similarity = 0.99;
     cfg.default_route = DefaultRoute::Cloud;
     let d = router(cfg).decide(&req("sms spam maybe news"), &RouteContext::default());
-    assert_eq!((d.route, d.reason), (Route::Cloud, "no_profile"));
+    assert_eq!((d.route, d.reason), (Route::Cloud, Reason::NoProfile));
     assert!(d.profile.is_none());
 }
 
@@ -189,7 +197,7 @@ fn maths_words_do_not_overrule_a_routine_match_but_route_unmatched_work() {
     cfg.min_similarity = 0.99;
     let r = router(cfg);
     let d = r.decide(&req(text), &RouteContext::default());
-    assert_eq!((d.route, d.reason), (Route::Cloud, "complexity_math"));
+    assert_eq!((d.route, d.reason), (Route::Cloud, Reason::ComplexityMath));
     assert!(d.profile.is_none());
 }
 
@@ -240,6 +248,42 @@ fn cloud_requests_stay_put_unless_policy_says_otherwise() {
     };
     assert_eq!(
         r.check_cloud_request(&ctx),
-        Some((Route::Local, "policy_rule"))
+        Some((Route::Local, Reason::PolicyRule))
     );
+}
+
+#[test]
+fn tiers_climb_the_profile_s_list_with_a_gate_each() {
+    let mut c = config();
+    c.tiers = vec!["small".into(), "medium".into()];
+    c.thresholds.insert("spam/medium".into(), 0.9);
+    c.profiles[1].tiers = Some(vec!["student".into(), "tiny".into()]);
+    let r = Router::new(c, Some(Arc::new(WordsEmbedder))).unwrap();
+    let spam = &r.profiles()[0];
+    let plan: Vec<(String, f64)> = r
+        .tiers(Some(spam), 0.7)
+        .into_iter()
+        .map(|t| (t.model, t.threshold))
+        .collect();
+    assert_eq!(
+        plan,
+        [("small".to_string(), 0.7), ("medium".to_string(), 0.9)]
+    );
+    // `student` is tier 0, consulted before any model: not a model tier.
+    let news = &r.profiles()[1];
+    let plan: Vec<String> = r
+        .tiers(Some(news), 0.5)
+        .into_iter()
+        .map(|t| t.model)
+        .collect();
+    assert_eq!(plan, ["tiny"]);
+    // No profile: the router's tiers.
+    assert_eq!(r.tiers(None, 0.5).len(), 2);
+}
+
+#[test]
+fn without_tiers_the_local_model_is_the_one_tier() {
+    let r = Router::new(config(), Some(Arc::new(WordsEmbedder))).unwrap();
+    let plan: Vec<String> = r.tiers(None, 0.5).into_iter().map(|t| t.model).collect();
+    assert_eq!(plan, ["small"]);
 }

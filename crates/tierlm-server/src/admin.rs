@@ -15,7 +15,7 @@ use tierlm_providers::pricing::Usd;
 
 use crate::error::HttpError;
 use crate::extract::OpenAiJson;
-use crate::state::AppState;
+use tierlm_gateway::Gateway;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,7 +30,7 @@ pub struct CreateKey {
     models: Option<Vec<String>>,
 }
 
-fn admit(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+fn admit(state: &Gateway, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(admin) = &state.config().auth.admin_key else {
         return Err(ApiError::new(
             ErrorCode::NotFound,
@@ -52,7 +52,7 @@ fn admit(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-fn store(state: &AppState) -> Result<std::sync::Arc<dyn tierlm_ledger::Store>, ApiError> {
+fn store(state: &Gateway) -> Result<std::sync::Arc<dyn tierlm_ledger::Store>, ApiError> {
     state
         .ledger()
         .ok_or_else(|| ApiError::internal("keys need the ledger database"))
@@ -97,7 +97,7 @@ fn new_key(body: CreateKey) -> Result<NewKey, ApiError> {
 }
 
 async fn create_key(
-    state: &AppState,
+    state: &Gateway,
     headers: &HeaderMap,
     body: CreateKey,
 ) -> Result<Response, ApiError> {
@@ -111,7 +111,7 @@ async fn create_key(
 }
 
 pub async fn create(
-    State(state): State<AppState>,
+    State(state): State<Gateway>,
     headers: HeaderMap,
     OpenAiJson(body): OpenAiJson<CreateKey>,
 ) -> Response {
@@ -120,7 +120,7 @@ pub async fn create(
         .unwrap_or_else(|e| HttpError(e).into_response())
 }
 
-pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn list(State(state): State<Gateway>, headers: HeaderMap) -> Response {
     let run = async {
         admit(&state, &headers)?;
         let s = store(&state)?;
@@ -131,7 +131,7 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response
 }
 
 pub async fn revoke(
-    State(state): State<AppState>,
+    State(state): State<Gateway>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {

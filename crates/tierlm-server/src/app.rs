@@ -1,21 +1,21 @@
 //! The route table: paths to handlers, the body limit, request ids. Nothing else.
 
-use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderName, HeaderValue};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use tierlm_gateway::Gateway;
 use tracing::Instrument;
 
 use crate::error::{method_not_allowed, not_found};
 use crate::handlers::{chat, completions, embeddings, health, models};
-use crate::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole application, ready to serve or to drive with `oneshot` in tests.
-pub fn app(state: AppState) -> Router {
+pub fn app(state: Gateway) -> Router {
     let limit = state.max_body_bytes();
     Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
@@ -25,7 +25,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/models/{id}", get(models::retrieve))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
-        .route("/metrics", get(crate::metrics::metrics))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .route("/v1/usage", get(crate::usage::usage))
@@ -42,12 +42,20 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             crate::auth::layer,
         ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::ledger::layer,
-        ))
         .layer(middleware::from_fn(request_id))
         .with_state(state)
+}
+
+/// `GET /metrics`: the gateway's metrics in the Prometheus text format.
+async fn metrics(State(state): State<Gateway>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, tierlm_gateway::metrics::CONTENT_TYPE)],
+        tierlm_gateway::metrics::render(
+            state.metrics(),
+            state.distill().as_deref(),
+            state.engine_metrics(),
+        ),
+    )
 }
 
 /// Echo a well-formed client `x-request-id`, or mint one; it goes on every response.
@@ -70,7 +78,7 @@ async fn request_id(mut req: Request, next: Next) -> Response {
         request_id = id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or_default()
     );
     if let Some(id) = &id {
-        // Handlers read it too (the egress audit names the request).
+        // Handlers read it too (the outcome and the egress audit name the request).
         req.headers_mut().insert(REQUEST_ID, id.clone());
     }
     let started = std::time::Instant::now();

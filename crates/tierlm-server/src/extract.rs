@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use tierlm_api::{ApiError, ErrorCode};
 
 use crate::error::HttpError;
-use crate::state::AppState;
+use tierlm_gateway::Gateway;
 
 pub struct OpenAiJson<T>(pub T);
 
@@ -23,10 +23,10 @@ fn too_large(limit: usize) -> HttpError {
     ))
 }
 
-impl<T: DeserializeOwned> FromRequest<AppState> for OpenAiJson<T> {
+impl<T: DeserializeOwned> FromRequest<Gateway> for OpenAiJson<T> {
     type Rejection = HttpError;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, state: &Gateway) -> Result<Self, Self::Rejection> {
         let limit = state.max_body_bytes();
         let declared = req
             .headers()

@@ -21,8 +21,8 @@ use tokio::time::MissedTickBehavior;
 pub(crate) const PERIOD: Duration = Duration::from_millis(500);
 
 /// Keeps a timer armed until the runtime shuts down (or the handle is aborted).
-pub(crate) fn spawn() -> JoinHandle<()> {
-    tokio::spawn(async {
+pub(crate) fn spawn(tasks: &tierlm_gateway::tasks::Tasks) -> JoinHandle<()> {
+    tasks.spawn(async {
         let mut tick = tokio::time::interval(PERIOD);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {

@@ -11,7 +11,7 @@ use tierlm_api::{ApiError, ErrorCode};
 use tierlm_ledger::{GroupBy, UsageQuery};
 
 use crate::error::HttpError;
-use crate::state::AppState;
+use tierlm_gateway::Gateway;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,7 +33,7 @@ fn bound(name: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
     .transpose()
 }
 
-async fn run(state: &AppState, params: UsageParams) -> Result<Value, ApiError> {
+async fn run(state: &Gateway, params: UsageParams) -> Result<Value, ApiError> {
     let store = state.ledger().ok_or_else(|| {
         ApiError::new(
             ErrorCode::NotFound,
@@ -82,7 +82,7 @@ async fn run(state: &AppState, params: UsageParams) -> Result<Value, ApiError> {
 }
 
 pub async fn usage(
-    State(state): State<AppState>,
+    State(state): State<Gateway>,
     params: Result<Query<UsageParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let params = match params {

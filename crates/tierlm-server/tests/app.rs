@@ -10,8 +10,9 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
+use tierlm_gateway::load::load_models;
 use tierlm_server::config::{Overrides, UninitializedConfig};
-use tierlm_server::{app, load_models, AppState};
+use tierlm_server::{app, Gateway as AppState};
 use tower::ServiceExt;
 
 fn repo_root() -> PathBuf {

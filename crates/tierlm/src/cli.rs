@@ -42,8 +42,14 @@ pub enum Command {
         repetitions: u32,
     },
     /// Replay a labelled workload through the router and report local share, quality
-    /// and cost against all-cloud and all-local (the mock cloud is the teacher).
-    Eval(EvalArgs),
+    /// and cost against all-cloud and all-local (the mock cloud is the teacher). Runs
+    /// the `tierlm-eval` binary installed beside this one (`tierlm eval --help`).
+    #[command(disable_help_flag = true)]
+    Eval {
+        /// Arguments for `tierlm-eval`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
     /// Check or export the egress audit chain (every request sent to a cloud provider).
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -284,60 +290,6 @@ pub struct ReportArgs {
     /// Output format.
     #[arg(long, default_value = "table", value_parser = ["table", "csv", "json"])]
     pub format: String,
-}
-
-#[derive(Debug, Args, Clone)]
-pub struct EvalArgs {
-    /// The workload (JSON lines; see eval/README.md).
-    #[arg(long)]
-    pub workload: PathBuf,
-    /// The gateway configuration to evaluate (needs a [router] section).
-    #[arg(long, default_value = "eval/tierlm-eval.toml")]
-    pub config: PathBuf,
-    /// A file of `[[router.profiles]]` added to the configuration's router.
-    #[arg(long)]
-    pub profiles: Option<PathBuf>,
-    /// A file with `[router.thresholds]` (what --calibrate writes) laid over the router's.
-    #[arg(long)]
-    pub thresholds: Option<PathBuf>,
-    /// Print one JSON object instead of tables.
-    #[arg(long)]
-    pub json: bool,
-    /// Choose per-profile thresholds that minimise cost at the quality floor and write
-    /// them as a config snippet (to --snippet, else standard output).
-    #[arg(long)]
-    pub calibrate: bool,
-    /// Quality floor for --calibrate, as a fraction of all-cloud quality.
-    #[arg(long, default_value_t = 0.95)]
-    pub quality_floor: f64,
-    /// Where --calibrate writes its snippet.
-    #[arg(long)]
-    pub snippet: Option<PathBuf>,
-    /// Write the cost/quality curve as an SVG plot here.
-    #[arg(long)]
-    pub plot: Option<PathBuf>,
-    /// Save every answer (JSON lines) to re-report later with --from-observations.
-    #[arg(long)]
-    pub save_observations: Option<PathBuf>,
-    /// Report from saved observations instead of replaying.
-    #[arg(long)]
-    pub from_observations: Option<PathBuf>,
-    /// Requests in flight at once.
-    #[arg(long, default_value_t = 4)]
-    pub concurrency: usize,
-    /// Only the first N workload items.
-    #[arg(long)]
-    pub limit: Option<usize>,
-    /// Instead of replaying, time the router's own decision for every workload request
-    /// (embedding model only, no language model) and print percentiles.
-    #[arg(long)]
-    pub decision_latency: bool,
-    /// Which passes to send (comma-separated: `routed`, `local`, `cloud`). Without
-    /// `local` there is no threshold simulation: the report is what `auto` served
-    /// (students included) against the forced-cloud pass.
-    #[arg(long, value_delimiter = ',', default_value = "routed,local,cloud",
-          value_parser = ["routed", "local", "cloud"])]
-    pub passes: Vec<String>,
 }
 
 #[derive(Debug, Args, Clone)]

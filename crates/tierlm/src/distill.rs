@@ -23,8 +23,8 @@ use tierlm_distill::{
     label_examples, parse_synth_reply, synth_prompt, synth_record, DistillConfig, DistillStore,
     ExportFormat, LabelStudent, StudentFeatures, SynthExample, TrainOptions,
 };
-use tierlm_server::config::{self, Overrides};
-use tierlm_server::Config;
+use tierlm_gateway::config::{self, Overrides};
+use tierlm_gateway::Config;
 
 use crate::cli::{DistillArgs, DistillCommand};
 
@@ -77,7 +77,7 @@ pub(crate) fn router(cfg: &Config) -> Result<tierlm_router::Router, String> {
         }
         _ => None,
     };
-    tierlm_server::build_router(cfg, encoder.as_ref())?
+    tierlm_gateway::load::build_router(cfg, encoder.as_ref())?
         .ok_or_else(|| "the configuration has no [router]".to_string())
 }
 
@@ -251,7 +251,7 @@ fn train(cfg: &Config, task: &str, with_encoder: bool) -> Result<String, String>
         .labels
         .clone()
         .ok_or_else(|| format!("task `{task}` has no labels: only label tasks get a student"))?;
-    let embedder = tierlm_server::embedder_id(cfg)
+    let embedder = tierlm_gateway::load::embedder_id(cfg)
         .ok_or("the router has no embedding model to train a student on")?;
     let store = open_store(cfg)?;
     let records = store.records(task).map_err(|e| e.to_string())?;
@@ -270,7 +270,7 @@ fn train(cfg: &Config, task: &str, with_encoder: bool) -> Result<String, String>
             let features =
                 StudentFeatures::with_encoder(encoder.name(), encoder.dims(), &texts, words);
             let bodies: Vec<String> = texts.iter().map(|t| features.encoder_text(t)).collect();
-            let encoded = tierlm_server::distill::encode(&encoder, &bodies)?;
+            let encoded = tierlm_gateway::distill::encode(&encoder, &bodies)?;
             let inputs = embeddings
                 .iter()
                 .zip(&encoded)

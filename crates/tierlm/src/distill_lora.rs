@@ -18,7 +18,7 @@ use tierlm_engine::lora::{
     tokenize_examples, train_lora, write_adapter, AdapterProvenance, AdapterShape, ChatExample,
     LoraTrainOptions, LINEAR_TARGETS,
 };
-use tierlm_server::Config;
+use tierlm_gateway::Config;
 
 use crate::cli::LoraArgs;
 use crate::distill::{distill_config, embed_all, open_store, router, who};
@@ -201,7 +201,7 @@ fn drift_card(
     inputs: &[String],
     d: &tierlm_distill::DistillConfig,
 ) -> Result<String, String> {
-    let Some(embedder) = tierlm_server::embedder_id(cfg) else {
+    let Some(embedder) = tierlm_gateway::load::embedder_id(cfg) else {
         return Ok("no drift reference (the router has no embedder)".into());
     };
     let embeddings = embed_all(router, inputs)?;

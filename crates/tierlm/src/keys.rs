@@ -12,8 +12,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use tierlm_gateway::config;
 use tierlm_ledger::{format_usd, BudgetPeriod, KeyRecord, NewKey, PicoUsd, Store};
-use tierlm_server::config;
 
 use crate::cli::{DatabaseArgs, KeyCreateArgs};
 

@@ -5,7 +5,6 @@ mod bench;
 mod cli;
 mod distill;
 mod distill_lora;
-mod eval;
 mod keys;
 mod pull;
 mod report;
@@ -13,7 +12,7 @@ mod report;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tierlm_server::config::{self, Overrides, UninitializedConfig};
+use tierlm_gateway::config::{self, Overrides, UninitializedConfig};
 
 use cli::{AuditCommand, Cli, Command, KeysCommand, ModelsCommand, ServeArgs};
 
@@ -26,7 +25,7 @@ fn init_logging() {
         .init();
 }
 
-fn load_config(args: &ServeArgs) -> Result<tierlm_server::Config, config::ConfigError> {
+fn load_config(args: &ServeArgs) -> Result<tierlm_gateway::Config, config::ConfigError> {
     let raw = match &args.config {
         Some(p) => config::parse_file(p)?,
         None => UninitializedConfig::default(),
@@ -149,7 +148,7 @@ fn main() -> ExitCode {
             gen_tokens,
             repetitions: repetitions.max(1),
         }),
-        Command::Eval(args) => eval::eval(args),
+        Command::Eval { args } => run_eval(args),
         Command::Audit(AuditCommand::Verify { file }) => audit::verify(&audit_file(file)),
         Command::Report(args) => report::report(&args),
         Command::Keys(KeysCommand::Create(args)) => keys::create(&args),
@@ -186,7 +185,31 @@ fn main() -> ExitCode {
 fn audit_file(file: Option<std::path::PathBuf>) -> std::path::PathBuf {
     file.unwrap_or_else(|| {
         let dir = keys::env_data_dir()
-            .unwrap_or_else(|| std::path::PathBuf::from(tierlm_server::config::DEFAULT_DATA_DIR));
-        tierlm_server::config::audit_path_in(&dir)
+            .unwrap_or_else(|| std::path::PathBuf::from(tierlm_gateway::config::DEFAULT_DATA_DIR));
+        tierlm_gateway::config::audit_path_in(&dir)
     })
+}
+
+/// `tierlm eval …`: run the `tierlm-eval` binary beside this one (the evaluation
+/// starts the mock cloud, which the production binary does not link).
+fn run_eval(args: Vec<std::ffi::OsString>) -> ExitCode {
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join("tierlm-eval")))
+        .filter(|p| p.exists());
+    let program = beside.unwrap_or_else(|| std::path::PathBuf::from("tierlm-eval"));
+    match std::process::Command::new(&program).args(args).status() {
+        Ok(status) => match status.code() {
+            Some(0) => ExitCode::SUCCESS,
+            Some(c) => ExitCode::from(u8::try_from(c).unwrap_or(1)),
+            None => ExitCode::FAILURE,
+        },
+        Err(e) => {
+            eprintln!(
+                "error: cannot run `{}` ({e}); build it with `cargo build --release -p tierlm-eval-cli`",
+                program.display()
+            );
+            ExitCode::FAILURE
+        }
+    }
 }

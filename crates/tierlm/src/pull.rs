@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
-use tierlm_server::config::{self, Overrides, UninitializedConfig};
+use tierlm_gateway::config::{self, Overrides, UninitializedConfig};
 
 const ATTEMPTS: u32 = 4;
 

@@ -4,8 +4,8 @@
 
 use std::process::ExitCode;
 
+use tierlm_gateway::config::{self, Overrides, UninitializedConfig};
 use tierlm_ledger::{format_usd, GroupBy, UsageQuery, UsageTotals};
-use tierlm_server::config::{self, Overrides, UninitializedConfig};
 
 use crate::cli::ReportArgs;
 

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
+use tierlm_gateway::config::{self, Overrides};
+use tierlm_gateway::Config;
 use tierlm_router::config::ProfileConfig;
-use tierlm_server::config::{self, Overrides};
-use tierlm_server::Config;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

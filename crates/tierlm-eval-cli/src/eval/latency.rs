@@ -8,9 +8,9 @@ use std::time::Duration;
 use tierlm_api::chat::ChatCompletionRequest;
 use tierlm_engine::EmbeddingModel;
 use tierlm_eval::Item;
+use tierlm_gateway::Config;
 use tierlm_router::config::ClassifierKind;
 use tierlm_router::{RouteContext, Router};
-use tierlm_server::Config;
 
 fn request(item: &Item) -> Result<ChatCompletionRequest, String> {
     serde_json::from_value(serde_json::json!({

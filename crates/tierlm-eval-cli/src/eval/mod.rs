@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use tierlm_eval::{Observation, OperatingPoint, Thresholds};
 
-use crate::cli::EvalArgs;
+use crate::EvalArgs;
 
 pub fn eval(args: EvalArgs) -> ExitCode {
     let runtime = match crate::runtime(true) {

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use tierlm_eval::{Answer, Item, Observation};
+use tierlm_gateway::Config;
 use tierlm_providers::ProviderKind;
-use tierlm_server::Config;
 use tokio::sync::oneshot;
 
 /// Stops the in-process servers when dropped.
@@ -51,6 +51,8 @@ pub async fn start(mut cfg: Config, items: &[Item]) -> Result<Servers, String> {
         .local_addr()
         .map_err(|e| format!("mock cloud: {e}"))?;
     let (mock_stop, mock_rx) = oneshot::channel::<()>();
+    // A measurement tool: the mock and the gateway under test end with the run.
+    #[allow(clippy::disallowed_methods)]
     tokio::spawn(tierlm_mockcloud::serve(mock_cfg, listener, async move {
         let _ = mock_rx.await;
     }));
@@ -64,6 +66,7 @@ pub async fn start(mut cfg: Config, items: &[Item]) -> Result<Servers, String> {
     cfg.port = 0;
     let (addr_tx, addr_rx) = oneshot::channel();
     let (gw_stop, gw_rx) = oneshot::channel::<()>();
+    #[allow(clippy::disallowed_methods)]
     let server = tokio::spawn(tierlm_server::serve(
         cfg,
         move |addr| {

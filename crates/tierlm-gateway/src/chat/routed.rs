@@ -1,24 +1,24 @@
 //! Chat completions for routed models (`auto`): ask the router, then run its decision.
 //!
+//! - **student**: a promoted label student answers (no model call), or a promoted
+//!   generative student (a local model) does;
 //! - **local**: the local model answers, asked the profile's way (instructions,
-//!   demonstrations, a grammar over the label set); streamed for real when asked.
-//! - **cloud**: the configured cloud model answers (with its retries and fallbacks).
+//!   demonstrations, a grammar over the label set); streamed for real when asked;
+//! - **cloud**: the configured cloud model answers (with its retries and fallbacks);
 //! - **cascade**: the local model answers first, *in full*, and its confidence is
-//!   checked before a byte is sent; a confident answer is returned (as JSON, or replayed
-//!   as a server-sent event stream), an unsure one escalates to the cloud model. The
-//!   check needs the whole answer (a label's probability, a JSON document's validity),
-//!   and a streamed answer cannot be taken back, so streaming clients of a cascaded
-//!   route get their first byte after the local answer is done. Cascaded routes are
-//!   meant for short routine answers, where that costs little.
+//!   checked before a byte is sent; a confident answer is returned (whole, or replayed
+//!   as a stream), an unsure one escalates to the cloud model. The check needs the
+//!   whole answer (a label's probability, a JSON document's validity), and a streamed
+//!   answer cannot be taken back, so streaming clients of a cascaded route get their
+//!   first byte after the local answer is done. Cascaded routes are meant for short
+//!   routine answers, where that costs little.
 //!
-//! Every answer carries `x-tierlm-route` (`local|cloud|escalated`), `x-tierlm-reason`,
-//! and, when known, `x-tierlm-profile`, `x-tierlm-class` and `x-tierlm-confidence`.
+//! The outcome records the route, the reason, the profile, the class, each tier tried
+//! with its confidence, and the router's own time.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use axum::response::{IntoResponse, Response};
 use tierlm_api::chat::{
     ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChunkChoice, Delta, ResponseFormat,
     Role, ToolCallDelta,
@@ -26,332 +26,382 @@ use tierlm_api::chat::{
 use tierlm_api::{ApiError, ErrorCode};
 use tierlm_guard::policy::Action;
 use tierlm_router::confidence::{json_confidence, label_confidence, token_confidence};
-use tierlm_router::{Decision, Hint, Profile, Route, RouteContext, Router, Sensitivity};
+use tierlm_router::{Decision, Hint, Profile, Route as Decided, RouteContext, Router, Sensitivity};
 
-use crate::distill::{shadow_student, student_completion, Consult, GenerativeConsult, Learn};
-use crate::guard::Screened;
-use crate::handlers::stream_options;
-use crate::sse::{self, SseFrame};
-use crate::state::AppState;
+use super::cloud::Target;
+use super::{ChatEvent, Served};
+use crate::answer::Body;
+use crate::distill::{student_completion, Consult, GenerativeConsult, Learn, StudentAnswer};
+use crate::gateway::Gateway;
+use crate::keys::Caller;
+use crate::outcome::{Outcome, Reason, Route, TierAttempt};
+use crate::screen::Screened;
 
-const ENDPOINT: &str = "chat_completions";
-const HINT_HEADER: &str = "x-tierlm-route";
-
-fn set(h: &mut HeaderMap, name: &'static str, value: &str) {
-    if let Ok(v) = HeaderValue::from_str(value) {
-        h.insert(HeaderName::from_static(name), v);
-    }
+/// What a routed request brings besides itself.
+pub(crate) struct Ctx<'a> {
+    pub caller: Option<&'a Caller>,
+    pub hint: Option<Hint>,
+    pub screened: &'a Screened,
 }
 
-fn context(headers: &HeaderMap) -> Result<RouteContext, ApiError> {
-    let hint = match headers.get(HINT_HEADER) {
-        None => None,
-        Some(v) => Some(v.to_str().ok().and_then(Hint::parse).ok_or_else(|| {
-            ApiError::invalid(
-                HINT_HEADER,
-                "the `x-tierlm-route` header must be `local` or `cloud`",
-            )
-        })?),
-    };
-    Ok(RouteContext {
-        hint,
-        ..Default::default()
-    })
-}
-
-/// What the answer says about its route, beyond what the serving path sets.
-struct Explanation {
-    route: &'static str,
-    reason: &'static str,
-    profile: Option<String>,
-    class: Option<&'static str>,
-    confidence: Option<f64>,
-}
-
-impl Explanation {
-    fn new(d: &Decision) -> Self {
-        Self {
-            route: "local",
-            reason: d.reason,
-            profile: d.profile.as_ref().map(|p| p.name().to_string()),
-            class: d.class.map(|c| c.as_str()),
-            confidence: None,
-        }
-    }
-
-    fn apply(&self, resp: &mut Response) {
-        let h = resp.headers_mut();
-        set(h, "x-tierlm-route", self.route);
-        // A cloud failure answered by the local fallback keeps its own reason.
-        if !h.contains_key("x-tierlm-reason") {
-            set(h, "x-tierlm-reason", self.reason);
-        }
-        if let Some(p) = &self.profile {
-            set(h, "x-tierlm-profile", p);
-        }
-        if let Some(c) = self.class {
-            set(h, "x-tierlm-class", c);
-        }
-        if let Some(c) = self.confidence {
-            set(h, "x-tierlm-confidence", &format!("{c:.4}"));
-        }
-    }
-}
-
-pub async fn serve(
-    state: &AppState,
+pub(crate) async fn serve(
+    gw: &Gateway,
     router: Arc<Router>,
     req: ChatCompletionRequest,
-    headers: &HeaderMap,
-    screened: &Screened,
-    started: Instant,
-) -> Result<Response, ApiError> {
-    let mut ctx = context(headers)?;
-    if screened.action == Action::LocalOnly {
+    c: Ctx<'_>,
+    o: &mut Outcome,
+) -> Result<Served, ApiError> {
+    let mut ctx = RouteContext {
+        hint: c.hint,
+        ..Default::default()
+    };
+    if c.screened.action == Action::LocalOnly {
         ctx.sensitivity = Sensitivity::LocalOnly;
     }
-    if let Some(c) = crate::auth::caller() {
-        ctx.tenant = Some(c.key.tenant.clone());
-        ctx.key = Some(c.key.key_id.clone());
-        ctx.over_budget = c.over_budget;
+    if let Some(caller) = c.caller {
+        ctx.tenant = Some(caller.key.tenant.clone());
+        ctx.key = Some(caller.key.key_id.clone());
+        ctx.over_budget = caller.over_budget;
     }
-    stream_options(req.stream, req.stream_options.as_ref())?;
     let r = Arc::clone(&router);
-    let distill = state.distill();
-    let (req, decision, consult, generative) = tokio::task::spawn_blocking(move || {
-        let d = r.decide(&req, &ctx);
-        // A label task's student, when distillation trained one: it may answer
-        // (promoted) or be compared with the teacher (shadow).
-        let consult = match (&distill, &d.profile, &d.embedding) {
-            (Some(dist), Some(p), Some(e))
-                if d.route != Route::Refuse && p.config.labels.is_some() =>
-            {
-                dist.consult(p.name(), e, &req)
-            }
-            _ => Consult::default(),
-        };
-        // A generative task's student (a local model): the same two roles.
-        let generative = match (&distill, &d.profile) {
-            (Some(dist), Some(p)) if d.route != Route::Refuse && p.config.labels.is_none() => {
-                dist.consult_generative(p.name(), d.embedding.as_deref())
-            }
-            _ => GenerativeConsult::default(),
-        };
-        (req, d, consult, generative)
-    })
-    .await
-    .map_err(|e| ApiError::internal(format!("the router failed: {e}")))?;
-    let mut why = Explanation::new(&decision);
+    let distill = gw.distill();
+    let (req, decision, consult, generative) = gw
+        .tasks()
+        .spawn_blocking(move || {
+            let d = r.decide(&req, &ctx);
+            // A label task's student, when distillation trained one: it may answer
+            // (promoted) or be compared with the teacher (shadow).
+            let consult = match (&distill, &d.profile, &d.embedding) {
+                (Some(dist), Some(p), Some(e))
+                    if d.route != Decided::Refuse && p.config.labels.is_some() =>
+                {
+                    dist.consult(p.name(), e, &req)
+                }
+                _ => Consult::default(),
+            };
+            // A generative task's student (a local model): the same two roles.
+            let generative = match (&distill, &d.profile) {
+                (Some(dist), Some(p))
+                    if d.route != Decided::Refuse && p.config.labels.is_none() =>
+                {
+                    dist.consult_generative(p.name(), d.embedding.as_deref())
+                }
+                _ => GenerativeConsult::default(),
+            };
+            (req, d, consult, generative)
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("the router failed: {e}")))?;
+    o.reason = Some(decision.reason);
+    o.profile = decision.profile.as_ref().map(|p| p.name().to_string());
+    o.class = decision.class.map(|c| c.as_str());
+    o.decision_time = Some(decision.elapsed);
+    let result = execute(gw, &router, req, &decision, consult, generative, &c, o).await;
+    tracing::info!(
+        route = if result.is_err() && decision.route == Decided::Refuse {
+            "refused"
+        } else {
+            o.route.as_str()
+        },
+        reason = o.reason.map(|r| r.as_str()).unwrap_or(""),
+        profile = o.profile.as_deref().unwrap_or(""),
+        class = o.class.unwrap_or(""),
+        confidence = o.confidence.unwrap_or(f64::NAN),
+        decision_us = decision.elapsed.as_micros() as u64,
+        "routed"
+    );
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn execute(
+    gw: &Gateway,
+    router: &Router,
+    req: ChatCompletionRequest,
+    decision: &Decision,
+    consult: Consult,
+    generative: GenerativeConsult,
+    c: &Ctx<'_>,
+    o: &mut Outcome,
+) -> Result<Served, ApiError> {
+    let may_answer_locally = matches!(decision.route, Decided::Local | Decided::Cascade { .. });
     // In shadow, a generative student answers alongside the teacher (only when the
     // request may reach the teacher).
     let student_answer = generative
         .shadow
         .as_ref()
-        .filter(|_| matches!(decision.route, Route::Cloud | Route::Cascade { .. }))
+        .filter(|_| matches!(decision.route, Decided::Cloud | Decided::Cascade { .. }))
         .map(|model| {
             let mut shaped = router.shape_local(&req, decision.profile.as_deref(), false);
             shaped.model = model.clone();
             shaped.stream = None;
             shaped.stream_options = None;
-            shadow_student(state, shaped)
+            shadow_student(gw, shaped)
         });
-    let learn = |route: &'static str| {
+    let learn = |route: Route| {
         decision.profile.as_ref().map(|p| Learn {
             task: p.name().to_string(),
             labels: p.config.labels.clone(),
             shadow: consult.shadow.clone(),
             student_answer: student_answer.clone(),
-            route,
+            route: route.as_str(),
         })
     };
-    let generative_student = generative
-        .serve
-        .as_deref()
-        .filter(|_| matches!(decision.route, Route::Local | Route::Cascade { .. }));
-    let student = consult
-        .serve
-        .as_ref()
-        .zip(decision.profile.as_ref())
-        .filter(|_| matches!(decision.route, Route::Local | Route::Cascade { .. }));
-    let result = match decision.route {
-        _ if student.is_some() => {
-            let (prediction, profile) = student.unzip();
-            let answer = profile
-                .zip(prediction)
-                .map(|(p, pred)| student_completion(&req, p.name(), pred));
-            why.reason = "student";
-            why.confidence = prediction.map(|p| p.confidence);
-            match answer {
-                Some(a) => reply(state, &req, Ok(a), started),
-                None => Err(ApiError::internal("the student vanished")),
-            }
+    if let (Some(prediction), Some(profile)) = (
+        consult.serve.as_ref().filter(|_| may_answer_locally),
+        decision.profile.as_ref(),
+    ) {
+        let answer = student_completion(&req, profile.name(), prediction);
+        o.reason = Some(Reason::Student);
+        o.confidence = Some(prediction.confidence);
+        o.tiers.push(TierAttempt {
+            tier: answer.model.clone(),
+            confidence: Some(prediction.confidence),
+            answered: true,
+        });
+        return reply(&req, answer, o);
+    }
+    if let Some(model) = generative.serve.as_deref().filter(|_| may_answer_locally) {
+        o.reason = Some(Reason::Student);
+        if let Some(d) = gw.distill() {
+            d.counters
+                .student_answers
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        _ if generative_student.is_some() => {
-            why.reason = "student";
-            if let Some(d) = state.distill() {
-                d.counters
-                    .student_answers
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-            local(
-                state,
-                &router,
-                req,
-                &decision,
-                generative_student,
-                &mut why,
-                started,
-            )
-            .await
+        return local(gw, router, req, decision, Some(model), o).await;
+    }
+    match decision.route {
+        Decided::Refuse if decision.reason == Reason::OverBudgetRefused => {
+            Err(crate::keys::over_budget_error(c.caller))
         }
-        Route::Refuse if decision.reason == "over_budget_refused" => {
-            Err(crate::auth::over_budget_error())
-        }
-        Route::Refuse => Err(ApiError::new(
+        Decided::Refuse => Err(ApiError::new(
             ErrorCode::PolicyRefused,
             format!(
                 "the routing policy refuses this request (reason: {})",
                 decision.reason
             ),
         )),
-        Route::Cloud => {
-            why.route = "cloud";
-            cloud(
-                state,
-                &router,
-                req,
-                screened,
-                "cloud",
-                started,
-                learn("cloud"),
-            )
-            .await
+        Decided::Cloud if !router.has_cloud() => {
+            // No cloud: complex work goes to the most capable local tier.
+            let biggest = router.tiers(decision.profile.as_deref(), 0.0).pop();
+            let model = biggest.map(|t| t.model);
+            local(gw, router, req, decision, model.as_deref(), o).await
         }
-        Route::Local => local(state, &router, req, &decision, None, &mut why, started).await,
-        Route::Cascade { threshold } => {
-            let cascade_ctx = Cascade {
-                decision: &decision,
-                threshold,
-                screened,
-                learn: learn("escalated"),
-            };
-            cascade(state, &router, req, cascade_ctx, &mut why, started).await
+        Decided::Cloud => cloud(gw, router, req, c, Route::Cloud, learn(Route::Cloud), o).await,
+        Decided::Local => local(gw, router, req, decision, None, o).await,
+        Decided::Cascade { threshold } => {
+            climb(gw, router, req, decision, threshold, c, learn, o).await
         }
-    };
-    let route = if result.is_err() && decision.route == Route::Refuse {
-        "refused"
-    } else {
-        why.route
-    };
-    let profile = why.profile.as_deref().unwrap_or("");
-    state
-        .metrics()
-        .record_route(route, why.reason, profile, decision.elapsed);
-    tracing::info!(
-        route,
-        reason = why.reason,
-        profile,
-        class = why.class.unwrap_or(""),
-        confidence = why.confidence.unwrap_or(f64::NAN),
-        decision_us = decision.elapsed.as_micros() as u64,
-        "routed"
-    );
-    let mut resp = result?;
-    why.apply(&mut resp);
-    Ok(resp)
+    }
+}
+
+/// The cascade across tiers: each local tier answers in full and its answer is
+/// returned when its confidence passes the tier's gate; otherwise the next tier tries,
+/// and the cloud last. A tier that cannot answer before the profile's deadline is
+/// skipped. Without a cloud to go to, the most confident local answer is returned.
+#[allow(clippy::too_many_arguments)]
+async fn climb(
+    gw: &Gateway,
+    router: &Router,
+    req: ChatCompletionRequest,
+    decision: &Decision,
+    threshold: f64,
+    c: &Ctx<'_>,
+    learn: impl Fn(Route) -> Option<Learn>,
+    o: &mut Outcome,
+) -> Result<Served, ApiError> {
+    let profile = decision.profile.as_deref();
+    let grammar = profile.and_then(|p| p.grammar.as_deref());
+    let plan = router.tiers(profile, threshold);
+    let deadline = router.deadline(profile).map(|d| o.meta.started + d);
+    let may_leave = router.has_cloud();
+    let mut best: Option<(f64, ChatCompletion, usize)> = None;
+    let mut escalate = Reason::CascadeLowConfidence;
+    let mut failure = None;
+    for (i, tier) in plan.iter().enumerate() {
+        // The last tier of a request that cannot leave always runs: it waits its turn.
+        let must_run = !may_leave && i + 1 == plan.len() && best.is_none();
+        if let (Some(end), false) = (deadline, must_run) {
+            let left = end.saturating_duration_since(Instant::now());
+            let expected = gw
+                .chat_model(&tier.model)
+                .ok()
+                .and_then(|m| gw.speeds().expected(&m));
+            if expected.is_some_and(|e| e > left) {
+                o.tiers.push(TierAttempt {
+                    tier: tier.model.clone(),
+                    confidence: None,
+                    answered: false,
+                });
+                if best.is_none() && failure.is_none() {
+                    escalate = Reason::LocalTooSlow;
+                }
+                continue;
+            }
+        }
+        let mut shaped = router.shape_local(&req, profile, true);
+        shaped.model = tier.model.clone();
+        let started = Instant::now();
+        match super::local::run(gw, &shaped, grammar).await {
+            Ok(answer) => {
+                gw.speeds().observe(&tier.model, started.elapsed());
+                let (conf, valid) = confidence(profile, &req, &answer);
+                o.confidence = Some(conf);
+                let confident = valid && conf >= tier.threshold;
+                o.tiers.push(TierAttempt {
+                    tier: tier.model.clone(),
+                    confidence: Some(conf),
+                    answered: confident,
+                });
+                if confident {
+                    o.reason = Some(Reason::CascadeConfident);
+                    return reply(&req, answer, o);
+                }
+                escalate = if valid {
+                    Reason::CascadeLowConfidence
+                } else {
+                    Reason::CascadeInvalidOutput
+                };
+                if valid && best.as_ref().is_none_or(|b| conf > b.0) {
+                    best = Some((conf, answer, o.tiers.len() - 1));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(tier = %tier.model, error = %e.message, "local tier failed; climbing");
+                o.tiers.push(TierAttempt {
+                    tier: tier.model.clone(),
+                    confidence: None,
+                    answered: false,
+                });
+                escalate = Reason::CascadeLocalFailed;
+                failure = Some(e);
+            }
+        }
+    }
+    if may_leave {
+        o.reason = Some(escalate);
+        return cloud(
+            gw,
+            router,
+            req,
+            c,
+            Route::Escalated,
+            learn(Route::Escalated),
+            o,
+        )
+        .await;
+    }
+    match best {
+        Some((conf, answer, at)) => {
+            if let Some(t) = o.tiers.get_mut(at) {
+                t.answered = true;
+            }
+            o.confidence = Some(conf);
+            o.reason = Some(Reason::TiersExhausted);
+            reply(&req, answer, o)
+        }
+        None => Err(failure.unwrap_or_else(|| {
+            ApiError::internal("no local tier could answer and there is no cloud model")
+        })),
+    }
 }
 
 async fn cloud(
-    state: &AppState,
+    gw: &Gateway,
     router: &Router,
     mut req: ChatCompletionRequest,
-    screened: &Screened,
-    route: &str,
-    started: Instant,
+    c: &Ctx<'_>,
+    route: Route,
     learn: Option<Learn>,
-) -> Result<Response, ApiError> {
+    o: &mut Outcome,
+) -> Result<Served, ApiError> {
     let name = &router.config().cloud_model;
-    let (model, fallback) = state.cloud_model(name).ok_or_else(|| {
+    let (model, fallback) = gw.cloud_model(name).ok_or_else(|| {
         ApiError::internal(format!("the router's cloud model `{name}` is not loaded"))
     })?;
     req.model = name.clone();
-    super::cloud_chat::serve(state, req, model, fallback, screened, route, started, learn).await
+    o.tiers.push(TierAttempt {
+        tier: name.clone(),
+        confidence: None,
+        answered: true,
+    });
+    let target = Target {
+        model,
+        fallback,
+        route,
+        learn,
+    };
+    super::cloud::serve(gw, req, target, c.screened, c.caller, o).await
 }
 
 /// Answer locally: the profile's local model, or `model` (a generative student).
 async fn local(
-    state: &AppState,
+    gw: &Gateway,
     router: &Router,
     req: ChatCompletionRequest,
     d: &Decision,
     model: Option<&str>,
-    why: &mut Explanation,
-    started: Instant,
-) -> Result<Response, ApiError> {
+    o: &mut Outcome,
+) -> Result<Served, ApiError> {
     let profile = d.profile.as_deref();
     let grammar = profile.and_then(|p| p.grammar.as_deref());
+    // A generative student, else the first (cheapest) tier.
+    let first = router
+        .tiers(profile, 0.0)
+        .into_iter()
+        .next()
+        .map(|t| t.model);
     let shape = |with_confidence: bool| {
         let mut shaped = router.shape_local(&req, profile, with_confidence);
-        if let Some(m) = model {
-            shaped.model = m.to_string();
+        if let Some(m) = model.map(str::to_string).or_else(|| first.clone()) {
+            shaped.model = m;
         }
         shaped
     };
     if req.stream == Some(true) {
         let shaped = shape(false);
-        let headers = super::local_headers(&shaped.model);
-        return super::chat::start_local_with(state, shaped, grammar, headers, started).await;
+        o.tiers.push(TierAttempt {
+            tier: shaped.model.clone(),
+            confidence: None,
+            answered: true,
+        });
+        return super::local::serve(gw, shaped, grammar, o).await;
     }
     let shaped = shape(true);
-    let answer = super::chat::run_local(state, &shaped, grammar).await;
-    if let Ok(a) = &answer {
-        why.confidence = Some(confidence(profile, &req, a).0);
-    }
-    reply(state, &req, answer, started)
+    let answer = super::local::run(gw, &shaped, grammar).await?;
+    let conf = confidence(profile, &req, &answer).0;
+    o.confidence = Some(conf);
+    o.tiers.push(TierAttempt {
+        tier: shaped.model.clone(),
+        confidence: Some(conf),
+        answered: true,
+    });
+    reply(&req, answer, o)
 }
 
-/// What the cascade needs besides the request.
-struct Cascade<'a> {
-    decision: &'a Decision,
-    threshold: f64,
-    screened: &'a Screened,
-    learn: Option<Learn>,
-}
-
-async fn cascade(
-    state: &AppState,
-    router: &Router,
-    req: ChatCompletionRequest,
-    c: Cascade<'_>,
-    why: &mut Explanation,
-    started: Instant,
-) -> Result<Response, ApiError> {
-    let (threshold, screened) = (c.threshold, c.screened);
-    let profile = c.decision.profile.as_deref();
-    let grammar = profile.and_then(|p| p.grammar.as_deref());
-    let shaped = router.shape_local(&req, profile, true);
-    let escalate = match super::chat::run_local(state, &shaped, grammar).await {
-        Ok(answer) => {
-            let (c, valid) = confidence(profile, &req, &answer);
-            why.confidence = Some(c);
-            if valid && c >= threshold {
-                why.reason = "cascade_confident";
-                return reply(state, &req, Ok(answer), started);
+/// Start a generative student on `req` (already shaped for it) in the background; its
+/// answer text arrives on the returned slot for [`Distill::teacher_answered`].
+fn shadow_student(gw: &Gateway, req: ChatCompletionRequest) -> StudentAnswer {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let state = gw.clone();
+    gw.tasks().spawn(async move {
+        match super::local::run(&state, &req, None).await {
+            Ok(answer) => {
+                let text = answer
+                    .choices
+                    .first()
+                    .and_then(|c| c.message.content.clone())
+                    .unwrap_or_default();
+                let _ = tx.send(text);
             }
-            if valid {
-                "cascade_low_confidence"
-            } else {
-                "cascade_invalid_output"
-            }
+            Err(e) => tracing::warn!(
+                model = %req.model,
+                error = %e.message,
+                "distill: the generative student failed in shadow"
+            ),
         }
-        Err(e) => {
-            tracing::warn!(error = %e.message, "local attempt failed; escalating");
-            "cascade_local_failed"
-        }
-    };
-    why.reason = escalate;
-    why.route = "escalated";
-    cloud(state, router, req, screened, "escalated", started, c.learn).await
+    });
+    Arc::new(std::sync::Mutex::new(Some(rx)))
 }
 
 /// The local answer's confidence, and whether it is well-formed at all.
@@ -389,14 +439,12 @@ fn confidence(
 }
 
 /// Return a finished local answer as the client asked for it: log-probabilities only
-/// when requested (the cascade always asks for them), JSON or a replayed stream.
+/// when requested (the cascade always asks for them), whole or replayed as a stream.
 fn reply(
-    state: &AppState,
     req: &ChatCompletionRequest,
-    answer: Result<ChatCompletion, ApiError>,
-    started: Instant,
-) -> Result<Response, ApiError> {
-    let mut answer = answer?;
+    mut answer: ChatCompletion,
+    o: &mut Outcome,
+) -> Result<Served, ApiError> {
     let keep = if req.logprobs == Some(true) {
         Some(req.top_logprobs.unwrap_or(0) as usize)
     } else {
@@ -412,32 +460,28 @@ fn reply(
             (Some(_), None) => {}
         }
     }
-    let headers = super::local_headers(&answer.model);
-    let (stream, include_usage) = stream_options(req.stream, req.stream_options.as_ref())?;
-    if !stream {
-        let model = answer.model.clone();
-        return super::json_answer(state, ENDPOINT, &model, started, headers, Ok(answer));
+    o.route = Route::Local;
+    let u = answer.usage;
+    o.tokens(&answer.model, u.prompt_tokens, u.completion_tokens);
+    if req.stream != Some(true) {
+        return Ok(Body::Whole(answer));
     }
-    state
-        .metrics()
-        .record_request(ENDPOINT, &answer.model, 200, started.elapsed());
-    let frames = replay(&answer, include_usage);
-    // The whole replay goes out at once: its first content is sent now.
-    crate::ledger::note_first_token();
-    Ok((headers, sse::response(futures::stream::iter(frames))).into_response())
+    Ok(Body::Stream(Box::pin(futures::stream::iter(replay(
+        &answer,
+    )))))
 }
 
-/// A finished answer as the chunks a live stream would have sent.
-fn replay(answer: &ChatCompletion, include_usage: bool) -> Vec<SseFrame> {
-    let chunk = |choices: Vec<ChunkChoice>, usage| ChatCompletionChunk {
+/// A finished answer as the events a live stream would have sent.
+fn replay(answer: &ChatCompletion) -> Vec<ChatEvent> {
+    let chunk = |choices: Vec<ChunkChoice>| ChatCompletionChunk {
         id: answer.id.clone(),
         object: "chat.completion.chunk".into(),
         created: answer.created,
         model: answer.model.clone(),
         choices,
-        usage,
+        usage: None,
     };
-    let mut frames = Vec::new();
+    let mut events = Vec::new();
     for c in &answer.choices {
         let role = Delta {
             role: Some(Role::Assistant),
@@ -465,22 +509,16 @@ fn replay(answer: &ChatCompletion, include_usage: bool) -> Vec<SseFrame> {
             (body, c.logprobs.clone(), None),
             (Delta::default(), None, Some(c.finish_reason)),
         ] {
-            frames.push(SseFrame::json(&chunk(
-                vec![ChunkChoice {
-                    index: c.index,
-                    delta,
-                    logprobs,
-                    finish_reason: finish,
-                }],
-                None,
-            )));
+            events.push(ChatEvent::Chunk(chunk(vec![ChunkChoice {
+                index: c.index,
+                delta,
+                logprobs,
+                finish_reason: finish,
+            }])));
         }
     }
-    if include_usage {
-        frames.push(SseFrame::json(&chunk(Vec::new(), Some(answer.usage))));
-    }
-    frames.push(SseFrame::done());
-    frames
+    events.push(ChatEvent::Done(answer.usage));
+    events
 }
 
 #[cfg(test)]
@@ -522,20 +560,20 @@ mod tests {
     }
 
     #[test]
-    fn a_replayed_answer_has_the_frames_of_a_live_stream() {
-        let frames = replay(&answer("spam", -0.1), true);
-        let data: Vec<serde_json::Value> = frames[..frames.len() - 1]
-            .iter()
-            .map(|f| serde_json::from_str(&f.0).unwrap())
-            .collect();
-        assert_eq!(data.len(), 4, "role, content, finish, usage");
-        assert_eq!(data[0]["choices"][0]["delta"]["role"], "assistant");
-        assert_eq!(data[1]["choices"][0]["delta"]["content"], "spam");
-        assert_eq!(data[2]["choices"][0]["finish_reason"], "stop");
-        assert_eq!(data[3]["usage"]["total_tokens"], 11);
-        assert!(data[3]["choices"].as_array().unwrap().is_empty());
-        assert_eq!(frames.last().unwrap().0, "[DONE]");
-        assert_eq!(replay(&answer("x", 0.0), false).len(), 4);
+    fn a_replayed_answer_has_the_events_of_a_live_stream() {
+        let events = replay(&answer("spam", -0.1));
+        assert_eq!(events.len(), 4, "role, content, finish, done");
+        let chunk = |i: usize| match &events[i] {
+            ChatEvent::Chunk(c) => serde_json::to_value(c).unwrap(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(chunk(0)["choices"][0]["delta"]["role"], "assistant");
+        assert_eq!(chunk(1)["choices"][0]["delta"]["content"], "spam");
+        assert_eq!(chunk(2)["choices"][0]["finish_reason"], "stop");
+        match &events[3] {
+            ChatEvent::Done(u) => assert_eq!(u.total_tokens, 11),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -9,6 +9,8 @@ use tierlm_mockcloud::{serve, Config};
 pub async fn start(config: Config) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    // A test server that lives as long as the test's runtime and writes nothing.
+    #[allow(clippy::disallowed_methods)]
     tokio::spawn(serve(config, listener, std::future::pending()));
     format!("http://{addr}")
 }

@@ -1,291 +1,114 @@
-//! `POST /v1/chat/completions`: validate, queue on the local engine, answer as JSON or
-//! as a server-sent event stream.
-
-use std::time::Instant;
+//! `POST /v1/chat/completions` (OpenAI Chat Completions): parse, hand the request to
+//! the gateway, write its answer as JSON or as a server-sent event stream.
 
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use futures::StreamExt;
-use tierlm_api::chat::ChatCompletionRequest;
-use tierlm_api::{ApiError, Usage};
-use tierlm_engine::prepare::prepare_chat;
-use tierlm_engine::Event;
-use tierlm_guard::policy::Action;
-use tokio::sync::mpsc::UnboundedReceiver;
+use tierlm_api::chat::{ChatCompletionChunk, ChatCompletionRequest};
+use tierlm_api::ApiError;
+use tierlm_gateway::{Body, ChatCall, ChatEvent, Endpoint, Gateway};
+use tierlm_router::Hint;
 
-use crate::assemble::ChatAssembler;
+use crate::auth::Authenticated;
 use crate::error::HttpError;
 use crate::extract::OpenAiJson;
-use crate::handlers::{local_headers, stream_options};
-use crate::metrics::TokenTimer;
+use crate::handlers::{facts_headers, request_meta, stream_options};
 use crate::sse::{self, SseFrame};
-use crate::state::AppState;
 
-const ENDPOINT: &str = "chat_completions";
+const HINT_HEADER: &str = "x-tierlm-route";
 
 pub async fn chat_completions(
-    State(state): State<AppState>,
+    State(gw): State<Gateway>,
+    Extension(Authenticated(caller)): Extension<Authenticated>,
     headers: HeaderMap,
-    OpenAiJson(req): OpenAiJson<ChatCompletionRequest>,
+    body: Result<OpenAiJson<ChatCompletionRequest>, HttpError>,
 ) -> Response {
-    let started = Instant::now();
-    let model_name = req.model.clone();
-    crate::ledger::note_requested(&model_name);
-    crate::ledger::note_params(
-        req.max_completion_tokens.or(req.max_tokens),
-        req.temperature,
-    );
-    match start(&state, req, &headers).await {
-        Ok(resp) => resp,
+    let meta = request_meta(&headers);
+    let parsed = body.map_err(|e| e.0).and_then(|OpenAiJson(req)| {
+        let (_, include_usage) = stream_options(req.stream, req.stream_options.as_ref())?;
+        Ok((req, include_usage, hint(&headers)?))
+    });
+    let (request, include_usage, hint) = match parsed {
+        Ok(p) => p,
         Err(e) => {
-            let label = if e.code == tierlm_api::ErrorCode::ModelNotFound {
-                ""
-            } else {
-                &model_name
-            };
-            state
-                .metrics()
-                .record_request(ENDPOINT, label, e.status(), started.elapsed());
-            HttpError(e).into_response()
+            let key = caller.as_ref().map(|c| c.key.as_ref());
+            gw.record_rejection(meta, Endpoint::ChatCompletions, key, &e)
+                .await;
+            return HttpError(e).into_response();
         }
-    }
-}
-
-async fn start(
-    state: &AppState,
-    mut req: ChatCompletionRequest,
-    headers: &HeaderMap,
-) -> Result<Response, ApiError> {
-    let started = Instant::now();
-    crate::auth::check_model(&req.model)?;
-    let screened = crate::guard::screen(state, &mut req, headers)?;
-    if let Some(router) = state.router_for(&req.model) {
-        return super::routed::serve(state, router, req, headers, &screened, started).await;
-    }
-    if let Some((cloud, fallback)) = state.cloud_model(&req.model) {
-        if screened.action == Action::LocalOnly {
-            return super::cloud_chat::keep_local(state, req, fallback, started).await;
-        }
-        return super::cloud_chat::serve(
-            state, req, cloud, fallback, &screened, "cloud", started, None,
-        )
-        .await;
-    }
-    start_local(state, req, started).await
-}
-
-/// Answer with a local model.
-pub async fn start_local(
-    state: &AppState,
-    req: ChatCompletionRequest,
-    started: Instant,
-) -> Result<Response, ApiError> {
-    let headers = local_headers(&req.model);
-    start_local_with(state, req, None, headers, started).await
-}
-
-/// Answer with a local model, optionally constrained by a grammar that replaces the
-/// request's own, with these response headers.
-pub async fn start_local_with(
-    state: &AppState,
-    req: ChatCompletionRequest,
-    grammar: Option<&str>,
-    headers: HeaderMap,
-    started: Instant,
-) -> Result<Response, ApiError> {
-    let model = state.chat_model(&req.model)?;
-    let (stream, include_usage) = stream_options(req.stream, req.stream_options.as_ref())?;
-    let mut prepared = prepare_chat(&model, &req)?;
-    override_grammar(&mut prepared.generation, grammar);
-    let n = prepared.generation.n;
-    let want_logprobs = prepared.generation.logprobs.is_some();
-    let rx = model.submit(prepared.generation)?;
-    let asm = ChatAssembler::new(
-        &req.model,
-        n,
-        prepared.tool_mode,
-        prepared.tools,
-        want_logprobs,
-    );
-    if stream {
-        let frames = stream_chat(state.clone(), rx, asm, include_usage, started);
-        Ok((headers, sse::response(frames)).into_response())
-    } else {
-        let answer = collect(state, rx, asm).await;
-        super::json_answer(state, ENDPOINT, &req.model, started, headers, answer)
-    }
-}
-
-fn override_grammar(gen: &mut tierlm_engine::Generation, grammar: Option<&str>) {
-    if let Some(g) = grammar {
-        gen.grammar = Some(tierlm_engine::request::Grammar {
-            gbnf: g.to_string(),
-            trigger: None,
-        });
-    }
-}
-
-/// Run a request on a local model to the end and return the whole answer (the
-/// cascade checks it before anything is sent).
-pub async fn run_local(
-    state: &AppState,
-    req: &ChatCompletionRequest,
-    grammar: Option<&str>,
-) -> Result<tierlm_api::chat::ChatCompletion, ApiError> {
-    let model = state.chat_model(&req.model)?;
-    let mut prepared = prepare_chat(&model, req)?;
-    override_grammar(&mut prepared.generation, grammar);
-    let want_logprobs = prepared.generation.logprobs.is_some();
-    let asm = ChatAssembler::new(
-        &req.model,
-        prepared.generation.n,
-        prepared.tool_mode,
-        prepared.tools,
-        want_logprobs,
-    );
-    let rx = model.submit(prepared.generation)?;
-    collect(state, rx, asm).await
-}
-
-async fn collect(
-    state: &AppState,
-    mut rx: UnboundedReceiver<Event>,
-    mut asm: ChatAssembler,
-) -> Result<tierlm_api::chat::ChatCompletion, ApiError> {
-    let mut timer = TokenTimer::new(&asm.model);
-    loop {
-        match rx.recv().await {
-            Some(Event::Text {
-                choice,
-                text,
-                logprobs,
-            }) => {
-                timer.tick(state.metrics());
-                asm.on_text(choice, &text, logprobs);
-            }
-            Some(Event::Finished { choice, reason, .. }) => {
-                asm.on_finished(choice, reason);
-            }
-            Some(Event::Done {
-                prompt_tokens,
-                completion_tokens,
-                ..
-            }) => {
-                state
-                    .metrics()
-                    .record_tokens(&asm.model, prompt_tokens, completion_tokens);
-                asm.usage = Some(Usage::new(prompt_tokens, completion_tokens));
-                return Ok(asm.into_completion());
-            }
-            Some(Event::Error(e)) => return Err(e),
-            None => {
-                return Err(ApiError::internal(
-                    "the local engine stopped before answering",
-                ))
-            }
-        }
-    }
-}
-
-struct StreamState {
-    state: AppState,
-    rx: UnboundedReceiver<Event>,
-    asm: ChatAssembler,
-    timer: TokenTimer,
-    include_usage: bool,
-    started: Instant,
-    opened: bool,
-    done: bool,
-}
-
-fn stream_chat(
-    state: AppState,
-    rx: UnboundedReceiver<Event>,
-    asm: ChatAssembler,
-    include_usage: bool,
-    started: Instant,
-) -> impl futures::Stream<Item = SseFrame> + Send {
-    let timer = TokenTimer::streaming(&asm.model);
-    let st = StreamState {
-        state,
-        rx,
-        asm,
-        timer,
-        include_usage,
-        started,
-        opened: false,
-        done: false,
     };
-    futures::stream::unfold(st, |mut st| async move {
-        if st.done {
-            return None;
+    let call = ChatCall {
+        request,
+        caller,
+        meta,
+        hint,
+    };
+    match gw.chat(call).await {
+        Ok(answer) => {
+            let headers = facts_headers(&answer.facts);
+            match answer.body {
+                Body::Whole(c) => (headers, axum::Json(c)).into_response(),
+                Body::Stream(events) => {
+                    (headers, sse::response(frames(events, include_usage))).into_response()
+                }
+            }
         }
-        if !st.opened {
-            st.opened = true;
-            let frame = SseFrame::json(&st.asm.role_chunk());
-            return Some((vec![frame], st));
-        }
-        let frames = next_frames(&mut st).await;
-        Some((frames, st))
-    })
-    .flat_map(futures::stream::iter)
+        Err(e) => HttpError(e).into_response(),
+    }
 }
 
-async fn next_frames(st: &mut StreamState) -> Vec<SseFrame> {
-    match st.rx.recv().await {
-        Some(Event::Text {
-            choice,
-            text,
-            logprobs,
-        }) => {
-            st.timer.tick(st.state.metrics());
-            match st.asm.on_text(choice, &text, logprobs) {
-                Some(mut c) => {
-                    c.index = choice;
-                    vec![SseFrame::json(&st.asm.chunk(vec![c], None))]
-                }
-                None => Vec::new(),
-            }
-        }
-        Some(Event::Finished { choice, reason, .. }) => st
-            .asm
-            .on_finished(choice, reason)
-            .into_iter()
-            .map(|c| SseFrame::json(&st.asm.chunk(vec![c], None)))
-            .collect(),
-        Some(Event::Done {
-            prompt_tokens,
-            completion_tokens,
-            ..
-        }) => {
-            st.done = true;
-            let m = st.state.metrics();
-            m.record_tokens(&st.asm.model, prompt_tokens, completion_tokens);
-            m.record_request(ENDPOINT, &st.asm.model, 200, st.started.elapsed());
-            let mut frames = Vec::new();
-            if st.include_usage {
-                let usage = Usage::new(prompt_tokens, completion_tokens);
-                frames.push(SseFrame::json(&st.asm.chunk(Vec::new(), Some(usage))));
-            }
-            frames.push(SseFrame::done());
-            frames
-        }
-        Some(Event::Error(e)) => {
-            st.done = true;
-            st.state.metrics().record_request(
-                ENDPOINT,
-                &st.asm.model,
-                e.status(),
-                st.started.elapsed(),
-            );
-            vec![SseFrame::error(&e)]
-        }
-        None => {
-            st.done = true;
-            vec![SseFrame::error(&ApiError::internal(
-                "the local engine stopped before finishing the answer",
-            ))]
-        }
+/// The client's route hint (`x-tierlm-route: local|cloud`).
+fn hint(headers: &HeaderMap) -> Result<Option<Hint>, ApiError> {
+    match headers.get(HINT_HEADER) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(Hint::parse)
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    HINT_HEADER,
+                    "the `x-tierlm-route` header must be `local` or `cloud`",
+                )
+            }),
     }
+}
+
+/// Chat events as OpenAI's SSE frames: each chunk, then (when asked) a usage chunk
+/// with no choices, then `[DONE]`; a failure is an error frame and no `[DONE]`.
+fn frames(
+    events: tierlm_gateway::answer::EventStream<ChatCompletionChunk>,
+    include_usage: bool,
+) -> impl futures::Stream<Item = SseFrame> + Send {
+    let mut last: Option<(String, u64, String)> = None;
+    events
+        .map(move |event| match event {
+            ChatEvent::Chunk(c) => {
+                if last.is_none() {
+                    last = Some((c.id.clone(), c.created, c.model.clone()));
+                }
+                vec![SseFrame::json(&c)]
+            }
+            ChatEvent::Done(usage) => {
+                let mut f = Vec::new();
+                if include_usage {
+                    let (id, created, model) = last.take().unwrap_or_default();
+                    f.push(SseFrame::json(&ChatCompletionChunk {
+                        id,
+                        object: "chat.completion.chunk".into(),
+                        created,
+                        model,
+                        choices: Vec::new(),
+                        usage: Some(usage),
+                    }));
+                }
+                f.push(SseFrame::done());
+                f
+            }
+            ChatEvent::Error(e) => vec![SseFrame::error(&e)],
+        })
+        .flat_map(futures::stream::iter)
 }

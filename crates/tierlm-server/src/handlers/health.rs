@@ -8,13 +8,13 @@ use serde_json::json;
 use tierlm_api::{ApiError, ErrorCode};
 
 use crate::error::HttpError;
-use crate::state::AppState;
+use tierlm_gateway::Gateway;
 
 pub async fn health() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-pub async fn ready(State(state): State<AppState>) -> Response {
+pub async fn ready(State(state): State<Gateway>) -> Response {
     if let Some(err) = state.load_error() {
         return HttpError(ApiError::new(
             ErrorCode::NotReady,

@@ -1,45 +1,74 @@
-//! Thin HTTP handlers: extract, call the domain, map the result to JSON or SSE.
+//! Thin HTTP handlers: extract, call the gateway, write the answer as JSON or SSE.
 
 pub mod chat;
-pub mod cloud_chat;
 pub mod completions;
 pub mod embeddings;
 pub mod health;
 pub mod models;
-pub mod routed;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use tierlm_api::chat::StreamOptions;
 use tierlm_api::ApiError;
+use tierlm_gateway::{Facts, RequestMeta};
 
-/// Headers that say where an answer came from.
-pub fn local_headers(model: &str) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    h.insert(
-        HeaderName::from_static("x-tierlm-route"),
-        HeaderValue::from_static("local"),
-    );
-    if let Ok(v) = HeaderValue::from_str(model) {
-        h.insert(HeaderName::from_static("x-tierlm-model"), v);
-    }
-    h
+/// What the edge knows of a request before the core sees it: its id (set by the
+/// request-id layer) and the client's trace context.
+pub fn request_meta(headers: &HeaderMap) -> RequestMeta {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    RequestMeta::now(
+        text("x-request-id").unwrap_or_default(),
+        text("traceparent"),
+    )
 }
 
-/// Record a non-streamed answer's outcome and turn it into a JSON response.
-pub fn json_answer<T: serde::Serialize>(
-    state: &crate::state::AppState,
-    endpoint: &str,
-    model: &str,
-    started: std::time::Instant,
-    headers: HeaderMap,
-    answer: Result<T, ApiError>,
-) -> Result<axum::response::Response, ApiError> {
-    use axum::response::IntoResponse;
-    let status = answer.as_ref().map_or_else(ApiError::status, |_| 200);
-    state
-        .metrics()
-        .record_request(endpoint, model, status, started.elapsed());
-    Ok((headers, axum::Json(answer?)).into_response())
+fn set(h: &mut HeaderMap, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        h.insert(HeaderName::from_static(name), v);
+    }
+}
+
+/// The headers that say where an answer came from and why.
+pub fn facts_headers(f: &Facts) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    set(&mut h, "x-tierlm-route", f.route.as_str());
+    if let Some(m) = &f.model {
+        set(&mut h, "x-tierlm-model", m);
+    }
+    if let Some(p) = &f.provider {
+        set(&mut h, "x-tierlm-provider", p);
+    }
+    if let Some(r) = f.reason {
+        set(&mut h, "x-tierlm-reason", r.as_str());
+    }
+    if let Some(p) = &f.profile {
+        set(&mut h, "x-tierlm-profile", p);
+    }
+    if let Some(c) = f.class {
+        set(&mut h, "x-tierlm-class", c);
+    }
+    if let Some(c) = f.confidence {
+        set(&mut h, "x-tierlm-confidence", &format!("{c:.4}"));
+    }
+    if !f.tiers.is_empty() {
+        let tiers: Vec<String> = f
+            .tiers
+            .iter()
+            .map(|t| match t.confidence {
+                Some(c) => format!("{}={c:.4}", t.tier),
+                None => t.tier.clone(),
+            })
+            .collect();
+        set(&mut h, "x-tierlm-tiers", &tiers.join(", "));
+    }
+    if let Some(c) = f.cost {
+        set(&mut h, "x-tierlm-cost-usd", &c.to_string());
+    }
+    h
 }
 
 /// Validate `stream` / `stream_options`; returns (stream, include_usage).

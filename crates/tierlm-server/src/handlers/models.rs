@@ -6,9 +6,9 @@ use tierlm_api::models::{ModelCard, ModelList};
 use tierlm_api::{ApiError, ErrorCode};
 
 use crate::error::HttpError;
-use crate::state::AppState;
+use tierlm_gateway::Gateway;
 
-fn cards(state: &AppState) -> Vec<ModelCard> {
+fn cards(state: &Gateway) -> Vec<ModelCard> {
     let reg = state.registry();
     let created = tierlm_api::ids::unix_now();
     let card = |id: &str| ModelCard {
@@ -39,7 +39,7 @@ fn cards(state: &AppState) -> Vec<ModelCard> {
     out
 }
 
-pub async fn list(State(state): State<AppState>) -> Json<ModelList> {
+pub async fn list(State(state): State<Gateway>) -> Json<ModelList> {
     Json(ModelList {
         object: "list".into(),
         data: cards(&state),
@@ -47,7 +47,7 @@ pub async fn list(State(state): State<AppState>) -> Json<ModelList> {
 }
 
 pub async fn retrieve(
-    State(state): State<AppState>,
+    State(state): State<Gateway>,
     Path(id): Path<String>,
 ) -> Result<Json<ModelCard>, HttpError> {
     cards(&state)
