@@ -49,10 +49,10 @@ def db():
 def test_migrate_creates_the_schema_once(db):
     first = tierlm("migrate", "--database", db.url)
     assert first.returncode == 0, first.stderr
-    assert "applied 2 migrations; schema version 2" in first.stdout
+    assert "applied 3 migrations; schema version 3" in first.stdout
     again = tierlm("migrate", "--database", db.url)
     assert again.returncode == 0, again.stderr
-    assert "applied 0 migrations; schema version 2" in again.stdout
+    assert "applied 0 migrations; schema version 3" in again.stdout
     tables = {r[0] for r in psql(db.url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
     assert {"requests", "api_keys", "schema_migrations"} <= tables
 

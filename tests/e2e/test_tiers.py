@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
+import tempfile
 
 import httpx
 import pytest
 
 from cloud_fixtures import start_gateway
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, ledger_committed
 
 QWEN = "qwen2.5-coder-0.5b"
 
@@ -26,8 +28,10 @@ def defaults():
     """A gateway on the embedded defaults (a config file that names no models)."""
     if not os.path.isfile(os.path.join(REPO_ROOT, "models", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")):
         pytest.fail("models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf is missing: run scripts/fetch-models")
-    gw, cfg = start_gateway("", "--context-size", "1024", "--parallel", "2")
-    yield gw.url
+    db = os.path.join(tempfile.mkdtemp(prefix="tiers-ledger-"), "tierlm.db")
+    gw, cfg = start_gateway(f'[ledger]\ndatabase_url = "sqlite://{db}"\n', "--context-size", "1024", "--parallel", "2")
+    gw.db = db
+    yield gw
     gw.stop()
     os.unlink(cfg)
 
@@ -39,12 +43,12 @@ def chat(url: str, body: dict) -> httpx.Response:
 
 
 def test_the_defaults_serve_two_tiers_and_a_routed_model(defaults):
-    ids = {m["id"] for m in httpx.get(defaults + "/v1/models", timeout=10).json()["data"]}
+    ids = {m["id"] for m in httpx.get(defaults.url + "/v1/models", timeout=10).json()["data"]}
     assert {"smollm2-135m", QWEN, "auto"} <= ids, ids
 
 
 def test_auto_climbs_the_local_tiers_cheapest_first(defaults):
-    r = chat(defaults, {"model": "auto", "max_tokens": 8, "temperature": 0, "messages": [
+    r = chat(defaults.url, {"model": "auto", "max_tokens": 8, "temperature": 0, "messages": [
         {"role": "user", "content": "Classify this SMS as spam or ham: 'Win a free cruise!!! Reply now'"}]})
     h = r.headers
     assert h["x-tierlm-route"] == "local"
@@ -58,12 +62,21 @@ def test_auto_climbs_the_local_tiers_cheapest_first(defaults):
     # The answer is one tier's: the model header and body say which.
     assert h["x-tierlm-model"] == r.json()["model"] and h["x-tierlm-model"] in {t[0] for t in tiers}
     assert r.json()["choices"][0]["message"]["content"]
+    # The ledger row keeps the same tiers, the one that answered starred.
+    rid = h["x-request-id"]
+    rows = sqlite3.connect(ledger_committed(defaults.db)).execute(
+        "SELECT tiers, served_model FROM requests WHERE request_id = ?", (rid,)).fetchall()
+    assert len(rows) == 1, rows
+    ledger_tiers, served = rows[0]
+    assert ledger_tiers.replace("*", "") == h["x-tierlm-tiers"].replace(", ", ",")
+    assert f"{served}=" in ledger_tiers and ledger_tiers.count("*") == 1
+    assert ledger_tiers.split(served + "=")[1].split(",")[0].endswith("*")
 
 
 def test_json_schema_output_parses_on_the_second_tier(defaults):
     schema = {"type": "object", "properties": {"label": {"type": "string", "enum": ["spam", "ham"]}},
               "required": ["label"], "additionalProperties": False}
-    r = chat(defaults, {"model": QWEN, "max_tokens": 16, "temperature": 0,
+    r = chat(defaults.url, {"model": QWEN, "max_tokens": 16, "temperature": 0,
                         "response_format": {"type": "json_schema", "json_schema": {"name": "v", "schema": schema}},
                         "messages": [{"role": "user", "content": "Is 'WIN CASH NOW' spam or ham?"}]})
     assert json.loads(r.json()["choices"][0]["message"]["content"])["label"] in {"spam", "ham"}
@@ -72,7 +85,7 @@ def test_json_schema_output_parses_on_the_second_tier(defaults):
 def test_a_required_tool_call_has_the_function_s_arguments(defaults):
     tool = {"type": "function", "function": {"name": "get_weather", "parameters": {
         "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
-    r = chat(defaults, {"model": QWEN, "max_tokens": 40, "temperature": 0, "tools": [tool],
+    r = chat(defaults.url, {"model": QWEN, "max_tokens": 40, "temperature": 0, "tools": [tool],
                         "tool_choice": "required",
                         "messages": [{"role": "user", "content": "What is the weather in Oslo?"}]})
     choice = r.json()["choices"][0]
@@ -84,15 +97,15 @@ def test_a_required_tool_call_has_the_function_s_arguments(defaults):
 
 def test_logprobs_and_the_prefix_cache(defaults):
     system = "You are a support assistant for ACME. " * 20
-    before = _prefix_hits(defaults)
+    before = _prefix_hits(defaults.url)
     for question in ["Where is my order?", "How do I reset my password?"]:
-        r = chat(defaults, {"model": QWEN, "max_tokens": 3, "temperature": 0, "logprobs": True, "top_logprobs": 3,
+        r = chat(defaults.url, {"model": QWEN, "max_tokens": 3, "temperature": 0, "logprobs": True, "top_logprobs": 3,
                             "messages": [{"role": "system", "content": system},
                                          {"role": "user", "content": question}]})
         tokens = r.json()["choices"][0]["logprobs"]["content"]
         assert tokens and all(t["logprob"] <= 0 and len(t["top_logprobs"]) == 3 for t in tokens)
     # The second request reused the first one's cached system prompt.
-    assert _prefix_hits(defaults) - before >= 100
+    assert _prefix_hits(defaults.url) - before >= 100
 
 
 def _prefix_hits(url: str) -> float:

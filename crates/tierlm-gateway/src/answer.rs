@@ -2,7 +2,9 @@
 //! body — whole, or a stream of [`AnswerEvent`]s — with the request's outcome attached,
 //! so it is written when the stream ends (or is dropped by a client that went away).
 
+use std::future::Future;
 use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
 use futures::{Stream, StreamExt};
@@ -60,44 +62,74 @@ impl Chunk for Completion {
 }
 
 /// Attach the request's pending outcome to its event stream: the first content sets
-/// the time to first token, the end sets the tokens, and the outcome is written after
-/// the last event, before the client sees the end (or, if the client goes away first,
-/// when the stream is dropped).
+/// the time to first token, the end sets the tokens, and the outcome is written once
+/// the last event has been handed on, before the stream ends (so a client that reads
+/// the whole body finds the row, and the write never delays the last event). If the
+/// client goes away first, the outcome is written when the stream is dropped.
 pub(crate) fn track<C: Chunk + Send + 'static>(
     events: EventStream<C>,
     pending: Pending,
 ) -> EventStream<C> {
-    Box::pin(futures::stream::unfold(
-        (events, Some(pending)),
-        |(mut events, mut pending)| async move {
-            let p = pending.as_mut()?;
-            let Some(event) = events.next().await else {
-                if let Some(p) = pending.take() {
-                    p.finish(200).await;
+    Box::pin(Tracked {
+        events,
+        pending: Some(pending),
+        ended: false,
+        finishing: None,
+    })
+}
+
+/// The stream [`track`] returns (a plain poll loop: no future per event).
+struct Tracked<C> {
+    events: EventStream<C>,
+    pending: Option<Pending>,
+    ended: bool,
+    finishing: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+}
+
+impl<C: Chunk> Stream for Tracked<C> {
+    type Item = AnswerEvent<C>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            if let Some(f) = this.finishing.as_mut() {
+                ready!(f.as_mut().poll(cx));
+                this.finishing = None;
+                return Poll::Ready(None);
+            }
+            if this.ended {
+                match this.pending.take() {
+                    Some(p) => {
+                        this.finishing = Some(Box::pin(p.finish(200)));
+                        continue;
+                    }
+                    None => return Poll::Ready(None),
                 }
-                return None;
+            }
+            let Some(event) = ready!(this.events.poll_next_unpin(cx)) else {
+                // The source ended without a last event.
+                this.ended = true;
+                continue;
             };
-            match &event {
-                AnswerEvent::Chunk(c) => {
-                    if p.outcome.first_token_at.is_none() && c.has_content() {
-                        p.outcome.first_token_at = Some(Instant::now());
+            if let Some(p) = this.pending.as_mut() {
+                match &event {
+                    AnswerEvent::Chunk(c) => {
+                        if p.outcome.first_token_at.is_none() && c.has_content() {
+                            p.outcome.first_token_at = Some(Instant::now());
+                        }
+                    }
+                    AnswerEvent::Done(u) => {
+                        p.outcome.prompt_tokens = u.prompt_tokens;
+                        p.outcome.completion_tokens = u.completion_tokens;
+                    }
+                    AnswerEvent::Error(e) => {
+                        tracing::warn!(error = %e.message, "the answer broke off mid-stream");
                     }
                 }
-                AnswerEvent::Done(u) => {
-                    p.outcome.prompt_tokens = u.prompt_tokens;
-                    p.outcome.completion_tokens = u.completion_tokens;
-                }
-                AnswerEvent::Error(e) => {
-                    tracing::warn!(error = %e.message, "the answer broke off mid-stream");
-                }
             }
-            if matches!(event, AnswerEvent::Done(_) | AnswerEvent::Error(_)) {
-                // The answer's status line went out as 200 when the stream began.
-                if let Some(p) = pending.take() {
-                    p.finish(200).await;
-                }
-            }
-            Some((event, (events, pending)))
-        },
-    ))
+            // The answer's status line went out as 200 when the stream began.
+            this.ended = matches!(event, AnswerEvent::Done(_) | AnswerEvent::Error(_));
+            return Poll::Ready(Some(event));
+        }
+    }
 }

@@ -236,6 +236,29 @@ impl Outcome {
             .or_else(|| self.served_model.clone())
     }
 
+    /// The tiers tried as the ledger keeps them: `MODEL=CONFIDENCE` in order, `*`
+    /// after the one that answered; `None` when no tier was tried.
+    pub fn ledger_tiers(&self) -> Option<String> {
+        if self.tiers.is_empty() {
+            return None;
+        }
+        let parts: Vec<String> = self
+            .tiers
+            .iter()
+            .map(|t| {
+                let mut s = match t.confidence {
+                    Some(c) => format!("{}={c:.4}", t.tier),
+                    None => t.tier.clone(),
+                };
+                if t.answered {
+                    s.push('*');
+                }
+                s
+            })
+            .collect();
+        Some(parts.join(","))
+    }
+
     /// Time to first token, for streamed answers only.
     pub fn ttft(&self) -> Option<Duration> {
         self.first_token_at

@@ -109,6 +109,7 @@ pub fn row(gateway: &Gateway, o: &Outcome) -> Row {
         status: o.status,
         cost: pico(priced.cost),
         counterfactual_cost: pico(priced.counterfactual),
+        tiers: o.ledger_tiers(),
     }
 }
 

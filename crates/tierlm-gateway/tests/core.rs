@@ -415,6 +415,14 @@ async fn a_request_climbs_every_local_tier_before_the_cloud() {
         ]
     );
     assert_eq!(a.facts.route, tierlm_gateway::Route::Escalated);
+    let row = h.last_row();
+    let tiers = row.tiers.expect("a routed row names its tiers");
+    assert!(
+        tiers.starts_with("smollm2-135m=")
+            && tiers.contains(",qwen-0.5b=")
+            && tiers.ends_with(",frontier*"),
+        "{tiers}"
+    );
 
     // Without one: the most confident local answer, and the reason says so.
     let h = Harness::start(&router("")).await;

@@ -333,6 +333,7 @@ impl LedgerStore for PostgresLedger {
                     &i32::from(row.status),
                     &cost,
                     &counterfactual,
+                    &row.tiers,
                 ],
             )
             .map(drop)

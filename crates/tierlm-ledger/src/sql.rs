@@ -67,8 +67,15 @@ CREATE TABLE api_keys (
 CREATE INDEX api_keys_prefix ON api_keys (prefix);
 CREATE INDEX api_keys_tenant ON api_keys (tenant);
 ",
+    "\
+ALTER TABLE requests ADD COLUMN tiers TEXT;
+",
 ];
 
+// Migration 3, `requests.tiers`: the local tiers a routed request tried, in order,
+// `MODEL=CONFIDENCE` (4 decimals; no confidence for a skipped tier), `*` after the
+// one that answered, comma-separated; NULL for a request that was not routed.
+//
 // Migration 2, `api_keys`: one row per virtual key. `prefix` is the first 8 characters
 // of the secret after `tk-`, kept in clear to find candidates; `salt` (16 random bytes)
 // and `hash` (`sha256(salt || secret)`) are lowercase hex. `budget` is pico-dollars
@@ -104,7 +111,7 @@ impl Placeholders {
 }
 
 /// The columns of `requests` in [`crate::Row`] order, as bound by [`insert_sql`].
-pub const ROW_COLUMNS: [&str; 17] = [
+pub const ROW_COLUMNS: [&str; 18] = [
     "request_id",
     "time_ms",
     "tenant",
@@ -122,6 +129,7 @@ pub const ROW_COLUMNS: [&str; 17] = [
     "status",
     "cost",
     "counterfactual_cost",
+    "tiers",
 ];
 
 /// `INSERT INTO requests (…) VALUES (…)` binding [`ROW_COLUMNS`] in order.
@@ -269,8 +277,8 @@ mod tests {
     fn placeholders_and_insert() {
         assert_eq!(Placeholders::Dollar.nth(3), "$3");
         let s = insert_sql(Placeholders::QuestionNumbered);
-        assert!(s.ends_with("?16, ?17)"), "{s}");
-        assert!(insert_sql(Placeholders::Dollar).ends_with("$16, $17)"));
+        assert!(s.ends_with("?17, ?18)"), "{s}");
+        assert!(insert_sql(Placeholders::Dollar).ends_with("$17, $18)"));
     }
 
     #[test]

@@ -506,6 +506,7 @@ fn insert_row(
         row.status,
         cost,
         counterfactual,
+        row.tiers,
     ])?;
     Ok(())
 }

@@ -113,6 +113,7 @@ impl Scope {
             status: 200,
             cost: 0,
             counterfactual_cost: 0,
+            tiers: Some("small=0.4100,big=0.9000*".into()),
         }
     }
 }

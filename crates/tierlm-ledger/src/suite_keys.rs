@@ -76,6 +76,7 @@ pub fn key_row(id: &str, key_id: Option<&str>, time_ms: i64, cost: u64) -> Row {
         status: 200,
         cost,
         counterfactual_cost: cost * 2,
+        tiers: None,
     }
 }
 

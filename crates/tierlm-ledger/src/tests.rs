@@ -57,6 +57,7 @@ pub(crate) fn row(id: &str, time_ms: i64) -> Row {
         status: 200,
         cost: 1_250_000,
         counterfactual_cost: 5_000_000,
+        tiers: None,
     }
 }
 

@@ -34,6 +34,9 @@ pub struct Row {
     pub cost: PicoUsd,
     /// What the same tokens would have cost on the frontier baseline model.
     pub counterfactual_cost: PicoUsd,
+    /// The tiers a routed request tried (see migration 3 in `sql.rs`).
+    #[serde(default)]
+    pub tiers: Option<String>,
 }
 
 /// How a usage report is broken down.

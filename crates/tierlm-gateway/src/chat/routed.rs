@@ -107,6 +107,7 @@ pub(crate) async fn serve(
         profile = o.profile.as_deref().unwrap_or(""),
         class = o.class.unwrap_or(""),
         confidence = o.confidence.unwrap_or(f64::NAN),
+        tiers = o.ledger_tiers().unwrap_or_default(),
         decision_us = decision.elapsed.as_micros() as u64,
         "routed"
     );
