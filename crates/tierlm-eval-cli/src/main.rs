@@ -73,18 +73,6 @@ pub struct EvalArgs {
     pub passes: Vec<String>,
 }
 
-pub(crate) fn runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, ExitCode> {
-    let mut builder = if multi_thread {
-        tokio::runtime::Builder::new_multi_thread()
-    } else {
-        tokio::runtime::Builder::new_current_thread()
-    };
-    builder.enable_all().build().map_err(|e| {
-        eprintln!("error: cannot start the async runtime: {e}");
-        ExitCode::FAILURE
-    })
-}
-
 fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TIERLM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

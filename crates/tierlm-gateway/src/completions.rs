@@ -89,9 +89,7 @@ impl Gateway {
         caller: Option<&Caller>,
         meta: RequestMeta,
     ) -> Result<CompletionAnswer, ApiError> {
-        let mut o = Outcome::new(meta, Endpoint::Completions, &req.model);
-        o.tenant = caller.map(|c| c.key.tenant.clone());
-        o.key_id = caller.map(|c| c.key.key_id.clone());
+        let mut o = Outcome::for_caller(meta, Endpoint::Completions, &req.model, caller);
         o.max_tokens = req.max_tokens;
         o.temperature = req.temperature;
         o.streaming = req.stream == Some(true);
@@ -119,12 +117,7 @@ impl Gateway {
                 facts,
                 body: Body::Stream(track(events, pending)),
             }),
-            Err(e) => {
-                pending.outcome.failed(e.code, e.status());
-                // An unknown model's name stays out of the metric labels.
-                pending.finish(e.status()).await;
-                Err(e)
-            }
+            Err(e) => pending.fail(e).await,
         }
     }
 }

@@ -21,9 +21,7 @@ impl Gateway {
         caller: Option<&Caller>,
         meta: RequestMeta,
     ) -> Result<EmbeddingResponse, ApiError> {
-        let mut o = Outcome::new(meta, Endpoint::Embeddings, &req.model);
-        o.tenant = caller.map(|c| c.key.tenant.clone());
-        o.key_id = caller.map(|c| c.key.key_id.clone());
+        let mut o = Outcome::for_caller(meta, Endpoint::Embeddings, &req.model, caller);
         o.route = Route::Local;
         let mut pending = Pending::new(self, o);
         match embed(self, caller, req).await {
@@ -32,11 +30,7 @@ impl Gateway {
                 pending.finish(200).await;
                 Ok(r)
             }
-            Err(e) => {
-                pending.outcome.failed(e.code, e.status());
-                pending.finish(e.status()).await;
-                Err(e)
-            }
+            Err(e) => pending.fail(e).await,
         }
     }
 }

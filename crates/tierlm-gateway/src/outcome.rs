@@ -185,6 +185,19 @@ impl Outcome {
         }
     }
 
+    /// A request from `caller` (its tenant and key go on the row).
+    pub fn for_caller(
+        meta: RequestMeta,
+        endpoint: Endpoint,
+        requested_model: &str,
+        caller: Option<&crate::key_state::Caller>,
+    ) -> Self {
+        let mut o = Self::new(meta, endpoint, requested_model);
+        o.tenant = caller.map(|c| c.key.tenant.clone());
+        o.key_id = caller.map(|c| c.key.key_id.clone());
+        o
+    }
+
     /// What is left in a pending request once its outcome was taken to be written.
     pub(crate) fn spent() -> Self {
         Self::new(

@@ -64,6 +64,15 @@ impl Pending {
     }
 }
 
+impl Pending {
+    /// The request failed with `e`: write its outcome, then hand `e` back.
+    pub async fn fail<T>(mut self, e: tierlm_api::ApiError) -> Result<T, tierlm_api::ApiError> {
+        self.outcome.failed(e.code, e.status());
+        self.finish(e.status()).await;
+        Err(e)
+    }
+}
+
 impl Drop for Pending {
     fn drop(&mut self) {
         if !self.armed {

@@ -18,9 +18,12 @@ use tierlm_eval::{Observation, OperatingPoint, Thresholds};
 use crate::EvalArgs;
 
 pub fn eval(args: EvalArgs) -> ExitCode {
-    let runtime = match crate::runtime(true) {
+    let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
-        Err(code) => return code,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
     };
     match runtime.block_on(run(args)) {
         Ok(()) => ExitCode::SUCCESS,

@@ -51,9 +51,12 @@ impl Gateway {
             meta,
             hint,
         } = call;
-        let mut outcome = Outcome::new(meta, Endpoint::ChatCompletions, &request.model);
-        outcome.tenant = caller.as_ref().map(|c| c.key.tenant.clone());
-        outcome.key_id = caller.as_ref().map(|c| c.key.key_id.clone());
+        let mut outcome = Outcome::for_caller(
+            meta,
+            Endpoint::ChatCompletions,
+            &request.model,
+            caller.as_ref(),
+        );
         outcome.max_tokens = request.max_completion_tokens.or(request.max_tokens);
         outcome.temperature = request.temperature;
         outcome.streaming = request.stream == Some(true);
@@ -86,11 +89,7 @@ impl Gateway {
                     body: Body::Stream(track(events, pending)),
                 })
             }
-            Err(e) => {
-                pending.outcome.failed(e.code, e.status());
-                pending.finish(e.status()).await;
-                Err(e)
-            }
+            Err(e) => pending.fail(e).await,
         }
     }
 
