@@ -66,7 +66,8 @@ async fn run(args: EvalArgs) -> Result<(), String> {
         Some(p) => tierlm_eval::read_observations(p).map_err(|e| e.to_string())?,
         None => {
             let servers = replay::start(cfg, &items).await?;
-            let obs = replay::replay(servers.gateway, &items, args.concurrency, passes).await;
+            let obs = replay::replay(&servers.gateway, &items, args.concurrency, passes).await;
+            servers.drain().await;
             drop(servers);
             obs
         }

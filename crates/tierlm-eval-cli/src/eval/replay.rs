@@ -1,28 +1,38 @@
-//! Replay a workload through a real gateway: the mock cloud starts in-process as the
+//! Replay a workload through the gateway core, in-process: the mock cloud starts as the
 //! teacher (it answers each prompt with the workload's reference answer), every
-//! configured provider is pointed at it, and tierlm itself starts in-process on a free
-//! port. Each item is then sent up to three times over HTTP — to `auto`, forced local
-//! and forced cloud (`x-tierlm-route`), as `--passes` says — and the answers and
-//! routing headers recorded. A pass that is not run leaves a [`skipped`] answer.
+//! configured provider is pointed at it, and the gateway loads the configured models.
+//! Each item is then asked up to three times — of `auto`, forced local and forced cloud
+//! (the route hint), as `--passes` says — and each answer and the facts the core gives
+//! for it (route, reason, profile, class, confidence, cost) recorded. No HTTP sits
+//! between the replay and the core: only the cloud is a server. A pass that is not run
+//! leaves a [`skipped`] answer.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use tierlm_api::chat::ChatCompletionRequest;
 use tierlm_eval::{Answer, Item, Observation};
-use tierlm_gateway::Config;
+use tierlm_gateway::{Body, ChatCall, Config, Gateway, RequestMeta};
 use tierlm_providers::ProviderKind;
+use tierlm_router::Hint;
 use tokio::sync::oneshot;
 
-/// Stops the in-process servers when dropped.
+/// The gateway under test; stops the mock cloud when dropped.
 pub struct Servers {
-    pub gateway: SocketAddr,
-    stops: Vec<oneshot::Sender<()>>,
+    pub gateway: Gateway,
+    mock_stop: Option<oneshot::Sender<()>>,
+}
+
+impl Servers {
+    /// Wait for the gateway's background writes (ledger rows, captured records).
+    pub async fn drain(&self) {
+        self.gateway.tasks().drain(Duration::from_secs(30)).await;
+    }
 }
 
 impl Drop for Servers {
     fn drop(&mut self) {
-        for s in self.stops.drain(..) {
+        if let Some(s) = self.mock_stop.take() {
             let _ = s.send(());
         }
     }
@@ -62,63 +72,23 @@ pub async fn start(mut cfg: Config, items: &[Item]) -> Result<Servers, String> {
             ProviderKind::Anthropic | ProviderKind::Gemini => format!("http://{mock}"),
         };
     }
-    cfg.host = std::net::IpAddr::from([127, 0, 0, 1]);
-    cfg.port = 0;
-    let (addr_tx, addr_rx) = oneshot::channel();
-    let (gw_stop, gw_rx) = oneshot::channel::<()>();
-    #[allow(clippy::disallowed_methods)]
-    let server = tokio::spawn(tierlm_server::serve(
-        cfg,
-        move |addr| {
-            let _ = addr_tx.send(addr);
-        },
-        async move {
-            let _ = gw_rx.await;
-        },
-    ));
-    let gateway = addr_rx
+    let gateway = Gateway::new(cfg);
+    gateway.start_telemetry()?;
+    let loader = gateway.clone();
+    let registry = gateway
+        .tasks()
+        .spawn_blocking(move || tierlm_gateway::load::load_models(&loader))
         .await
-        .map_err(|_| "the gateway did not start".to_string())?;
-    let servers = Servers {
+        .map_err(|e| format!("loading the models failed: {e}"))??;
+    gateway.install(registry);
+    Ok(Servers {
         gateway,
-        stops: vec![gw_stop, mock_stop],
-    };
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
-        if server.is_finished() {
-            return Err("the gateway stopped while loading models (see the log)".into());
-        }
-        let ready = client
-            .get(format!("http://{gateway}/ready"))
-            .send()
-            .await
-            .map(|r| r.status().is_success())
-            .unwrap_or(false);
-        if ready {
-            return Ok(servers);
-        }
-        if Instant::now() > deadline {
-            return Err("the gateway was not ready after 10 minutes".into());
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        mock_stop: Some(mock_stop),
+    })
 }
 
-fn header(resp: &reqwest::Response, name: &str) -> Option<String> {
-    resp.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-}
-
-/// Send one item once; `hint` forces a route.
-async fn ask(
-    client: &reqwest::Client,
-    gateway: SocketAddr,
-    item: &Item,
-    hint: Option<&str>,
-) -> Answer {
+/// Ask one item once of the core; `hint` forces a route.
+async fn ask(gateway: &Gateway, item: &Item, hint: Option<Hint>, n: usize) -> Answer {
     let mut body = serde_json::json!({
         "model": "auto",
         "messages": item.messages,
@@ -127,44 +97,46 @@ async fn ask(
     if let Some(m) = item.max_tokens {
         body["max_tokens"] = m.into();
     }
-    let mut req = client
-        .post(format!("http://{gateway}/v1/chat/completions"))
-        .json(&body);
-    if let Some(h) = hint {
-        req = req.header("x-tierlm-route", h);
-    }
-    let started = Instant::now();
     let mut answer = Answer::default();
-    let resp = match req.send().await {
+    let request: ChatCompletionRequest = match serde_json::from_value(body) {
         Ok(r) => r,
         Err(e) => {
-            answer.error = Some(e.to_string());
+            answer.error = Some(format!("the item is not a chat request: {e}"));
             return answer;
         }
     };
-    answer.route = header(&resp, "x-tierlm-route").unwrap_or_default();
-    answer.reason = header(&resp, "x-tierlm-reason").unwrap_or_default();
-    answer.profile = header(&resp, "x-tierlm-profile");
-    answer.class = header(&resp, "x-tierlm-class");
-    answer.confidence = header(&resp, "x-tierlm-confidence").and_then(|v| v.parse().ok());
-    answer.cost_usd = header(&resp, "x-tierlm-cost-usd")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    let status = resp.status();
-    let text = resp.text().await.unwrap_or_default();
+    let started = Instant::now();
+    let call = ChatCall {
+        request,
+        caller: None,
+        meta: RequestMeta::now(format!("eval-{n}"), None),
+        hint,
+    };
+    let result = gateway.chat(call).await;
     answer.latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    if !status.is_success() {
-        answer.error = Some(format!("HTTP {status}: {text}"));
-        return answer;
-    }
-    match serde_json::from_str::<serde_json::Value>(&text) {
-        Ok(v) => {
-            answer.text = v["choices"][0]["message"]["content"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
+    let served = match result {
+        Ok(a) => a,
+        Err(e) => {
+            answer.error = Some(format!("{}: {}", e.status(), e.message));
+            return answer;
         }
-        Err(e) => answer.error = Some(format!("invalid JSON answer: {e}")),
+    };
+    let f = &served.facts;
+    answer.route = f.route.as_str().to_string();
+    answer.reason = f.reason.map(|r| r.as_str().to_string()).unwrap_or_default();
+    answer.profile = f.profile.clone();
+    answer.class = f.class.map(str::to_string);
+    answer.confidence = f.confidence;
+    answer.cost_usd = f.cost.map_or(0.0, |c| c.0 as f64 / 1e12);
+    match served.body {
+        Body::Whole(c) => {
+            answer.text = c
+                .choices
+                .first()
+                .and_then(|c| c.message.content.clone())
+                .unwrap_or_default();
+        }
+        Body::Stream(_) => answer.error = Some("a streamed answer to a JSON request".into()),
     }
     answer
 }
@@ -198,41 +170,37 @@ impl Passes {
 /// Replay every item (forced local, forced cloud, then routed; the passes asked for),
 /// `concurrency` at once.
 pub async fn replay(
-    gateway: SocketAddr,
+    gateway: &Gateway,
     items: &[Item],
     concurrency: usize,
     passes: Passes,
 ) -> Vec<Observation> {
-    let client = reqwest::Client::new();
     let total = items.len();
     let mut done = 0usize;
     let mut out: Vec<(usize, Observation)> = Vec::with_capacity(total);
     let mut pending = futures::stream::iter(items.iter().enumerate())
-        .map(|(i, item)| {
-            let client = client.clone();
-            async move {
-                let local = match passes.local {
-                    true => ask(&client, gateway, item, Some("local")).await,
-                    false => skipped(),
-                };
-                let cloud = match passes.cloud {
-                    true => ask(&client, gateway, item, Some("cloud")).await,
-                    false => skipped(),
-                };
-                let routed = match passes.routed {
-                    true => ask(&client, gateway, item, None).await,
-                    false => skipped(),
-                };
-                (
-                    i,
-                    Observation {
-                        item: item.clone(),
-                        routed,
-                        local,
-                        cloud,
-                    },
-                )
-            }
+        .map(|(i, item)| async move {
+            let local = match passes.local {
+                true => ask(gateway, item, Some(Hint::Local), 3 * i).await,
+                false => skipped(),
+            };
+            let cloud = match passes.cloud {
+                true => ask(gateway, item, Some(Hint::Cloud), 3 * i + 1).await,
+                false => skipped(),
+            };
+            let routed = match passes.routed {
+                true => ask(gateway, item, None, 3 * i + 2).await,
+                false => skipped(),
+            };
+            (
+                i,
+                Observation {
+                    item: item.clone(),
+                    routed,
+                    local,
+                    cloud,
+                },
+            )
         })
         .buffer_unordered(concurrency.max(1));
     while let Some(o) = pending.next().await {
