@@ -135,3 +135,15 @@ def test_stop_string_truncates(client, smol_greedy):
     assert stop_word not in content
     assert resp.choices[0].finish_reason == "stop"
     assert content.rstrip() == full[:cut].rstrip(), (stop_word, full, content)
+
+
+def test_every_required_field_of_openai_s_description_is_present(http):
+    """`refusal` and `annotations` on the message and `logprobs` on the choice are required
+    (nullable) in OpenAI's description: present even when empty."""
+    r = http.post("/v1/chat/completions", json={"model": SMOL, "messages": user("Hi"), "max_tokens": 2})
+    assert r.status_code == 200, r.text
+    choice = r.json()["choices"][0]
+    assert "logprobs" in choice and choice["logprobs"] is None
+    message = choice["message"]
+    assert message["refusal"] is None and message["annotations"] == []
+    assert message["role"] == "assistant" and "content" in message

@@ -264,8 +264,14 @@ pub struct ChatChoice {
 pub struct AssistantMessage {
     pub role: Role,
     pub content: Option<String>,
+    /// Required (nullable) in OpenAI's description: the model's refusal, never set here.
+    #[serde(default)]
+    pub refusal: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCall>>,
+    /// URL citations (web search); always empty here, passed through from a provider.
+    #[serde(default)]
+    pub annotations: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]

@@ -237,6 +237,8 @@ impl ChatAssembler {
                 ChatChoice {
                     index: i as u32,
                     message: AssistantMessage {
+                        refusal: None,
+                        annotations: Vec::new(),
                         role: Role::Assistant,
                         content: if has_calls && st.content.is_empty() {
                             None

@@ -507,6 +507,8 @@ pub fn student_completion(
         .map(|index| ChatChoice {
             index,
             message: AssistantMessage {
+                refusal: None,
+                annotations: Vec::new(),
                 role: Role::Assistant,
                 content: Some(p.label.clone()),
                 tool_calls: None,

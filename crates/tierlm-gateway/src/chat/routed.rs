@@ -548,6 +548,8 @@ mod tests {
             choices: vec![ChatChoice {
                 index: 0,
                 message: AssistantMessage {
+                    refusal: None,
+                    annotations: Vec::new(),
                     role: Role::Assistant,
                     content: Some(text.into()),
                     tool_calls: None,

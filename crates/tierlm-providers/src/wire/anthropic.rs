@@ -455,6 +455,8 @@ pub fn parse_response(body: &Value, model: &str) -> Result<ChatCompletion, Strin
         choices: vec![ChatChoice {
             index: 0,
             message: AssistantMessage {
+                refusal: None,
+                annotations: Vec::new(),
                 role: Role::Assistant,
                 content,
                 tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),

@@ -621,6 +621,8 @@ pub fn parse_response(body: &Value, model: &str) -> Result<ChatCompletion, Strin
         choices.push(ChatChoice {
             index: index_at(c, pos),
             message: AssistantMessage {
+                refusal: None,
+                annotations: Vec::new(),
                 role: Role::Assistant,
                 content: if text.is_empty() && !calls.is_empty() {
                     None

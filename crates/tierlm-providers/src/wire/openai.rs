@@ -135,6 +135,8 @@ pub fn parse_response(body: &Value, model: &str) -> Result<ChatCompletion, Strin
         out.push(ChatChoice {
             index: index_at(c, pos),
             message: AssistantMessage {
+                refusal: None,
+                annotations: Vec::new(),
                 role: Role::Assistant,
                 content: if content.is_none() && tool_calls.is_empty() {
                     Some(String::new())
