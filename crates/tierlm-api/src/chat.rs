@@ -264,14 +264,29 @@ pub struct ChatChoice {
 pub struct AssistantMessage {
     pub role: Role,
     pub content: Option<String>,
-    /// Required (nullable) in OpenAI's description: the model's refusal, never set here.
+    /// Required (nullable) in OpenAI's description: the model's refusal. A provider's
+    /// refusal arrives as `content`, so this is always null.
     #[serde(default)]
     pub refusal: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCall>>,
-    /// URL citations (web search); always empty here, passed through from a provider.
+    /// Required in OpenAI's description: URL citations of a web search, which tierlm
+    /// does not do, so always empty.
     #[serde(default)]
     pub annotations: Vec<serde_json::Value>,
+}
+
+impl AssistantMessage {
+    /// The assistant's answer: text and/or tool calls, no refusal, no annotations.
+    pub fn new(content: Option<String>, tool_calls: Option<Vec<ToolCall>>) -> Self {
+        Self {
+            role: Role::Assistant,
+            content,
+            refusal: None,
+            tool_calls,
+            annotations: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]

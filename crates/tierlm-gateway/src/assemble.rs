@@ -236,17 +236,14 @@ impl ChatAssembler {
                 let has_calls = st.tool_calls.is_some();
                 ChatChoice {
                     index: i as u32,
-                    message: AssistantMessage {
-                        refusal: None,
-                        annotations: Vec::new(),
-                        role: Role::Assistant,
-                        content: if has_calls && st.content.is_empty() {
+                    message: AssistantMessage::new(
+                        if has_calls && st.content.is_empty() {
                             None
                         } else {
                             Some(st.content)
                         },
-                        tool_calls: st.tool_calls,
-                    },
+                        st.tool_calls,
+                    ),
                     logprobs: want_lp.then_some(ChoiceLogprobs {
                         content: st.logprobs,
                     }),

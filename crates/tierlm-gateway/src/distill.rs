@@ -502,17 +502,11 @@ pub fn student_completion(
     task: &str,
     p: &Prediction,
 ) -> ChatCompletion {
-    use tierlm_api::chat::{AssistantMessage, ChatChoice, FinishReason, Role};
+    use tierlm_api::chat::{AssistantMessage, ChatChoice, FinishReason};
     let choices = (0..req.n.unwrap_or(1).max(1))
         .map(|index| ChatChoice {
             index,
-            message: AssistantMessage {
-                refusal: None,
-                annotations: Vec::new(),
-                role: Role::Assistant,
-                content: Some(p.label.clone()),
-                tool_calls: None,
-            },
+            message: AssistantMessage::new(Some(p.label.clone()), None),
             logprobs: None,
             finish_reason: FinishReason::Stop,
         })

@@ -547,13 +547,7 @@ mod tests {
             model: "small".into(),
             choices: vec![ChatChoice {
                 index: 0,
-                message: AssistantMessage {
-                    refusal: None,
-                    annotations: Vec::new(),
-                    role: Role::Assistant,
-                    content: Some(text.into()),
-                    tool_calls: None,
-                },
+                message: AssistantMessage::new(Some(text.into()), None),
                 logprobs: Some(ChoiceLogprobs { content: vec![tok] }),
                 finish_reason: FinishReason::Stop,
             }],

@@ -454,13 +454,7 @@ pub fn parse_response(body: &Value, model: &str) -> Result<ChatCompletion, Strin
         model: model.to_string(),
         choices: vec![ChatChoice {
             index: 0,
-            message: AssistantMessage {
-                refusal: None,
-                annotations: Vec::new(),
-                role: Role::Assistant,
-                content,
-                tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
-            },
+            message: AssistantMessage::new(content, (!tool_calls.is_empty()).then_some(tool_calls)),
             logprobs: None,
             finish_reason: finish,
         }],

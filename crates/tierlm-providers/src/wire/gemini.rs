@@ -620,17 +620,14 @@ pub fn parse_response(body: &Value, model: &str) -> Result<ChatCompletion, Strin
         let finish = map_finish(str_at(c, "finishReason"), !calls.is_empty());
         choices.push(ChatChoice {
             index: index_at(c, pos),
-            message: AssistantMessage {
-                refusal: None,
-                annotations: Vec::new(),
-                role: Role::Assistant,
-                content: if text.is_empty() && !calls.is_empty() {
+            message: AssistantMessage::new(
+                if text.is_empty() && !calls.is_empty() {
                     None
                 } else {
                     Some(text)
                 },
-                tool_calls: (!calls.is_empty()).then_some(calls),
-            },
+                (!calls.is_empty()).then_some(calls),
+            ),
             logprobs: parse_logprobs(c.get("logprobsResult")),
             finish_reason: finish,
         });

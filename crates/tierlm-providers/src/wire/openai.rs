@@ -134,17 +134,14 @@ pub fn parse_response(body: &Value, model: &str) -> Result<ChatCompletion, Strin
         let finish = finish_reason(c.get("finish_reason"), !tool_calls.is_empty());
         out.push(ChatChoice {
             index: index_at(c, pos),
-            message: AssistantMessage {
-                refusal: None,
-                annotations: Vec::new(),
-                role: Role::Assistant,
-                content: if content.is_none() && tool_calls.is_empty() {
+            message: AssistantMessage::new(
+                if content.is_none() && tool_calls.is_empty() {
                     Some(String::new())
                 } else {
                     content
                 },
-                tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
-            },
+                (!tool_calls.is_empty()).then_some(tool_calls),
+            ),
             logprobs: parse_logprobs(c.get("logprobs")),
             finish_reason: finish,
         });
