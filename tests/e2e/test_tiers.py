@@ -113,3 +113,40 @@ def _prefix_hits(url: str) -> float:
         if line.startswith("tierlm_prefix_cache_hit_tokens_total{") and f'model="{QWEN}"' in line:
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+def test_a_hint_can_name_one_local_tier(defaults):
+    r = httpx.post(defaults.url + "/v1/chat/completions", timeout=120,
+                   headers={"x-tierlm-route": f"local:{QWEN}"},
+                   json={"model": "auto", "max_tokens": 4, "temperature": 0,
+                         "messages": [{"role": "user", "content": "Say hello"}]})
+    assert r.status_code == 200, r.text
+    assert r.headers["x-tierlm-reason"] == "hint_local"
+    assert r.headers["x-tierlm-tiers"].split("=")[0] == QWEN
+    assert r.headers["x-tierlm-model"] == QWEN
+    # A hint that names no tier is refused by name.
+    bad = httpx.post(defaults.url + "/v1/chat/completions", timeout=30,
+                     headers={"x-tierlm-route": "local:"},
+                     json={"model": "auto", "messages": [{"role": "user", "content": "hi"}]})
+    assert bad.status_code == 400 and "x-tierlm-route" in bad.text
+
+
+def test_a_deterministic_request_gives_the_same_bytes_under_load(defaults):
+    """`deterministic: true` (a tierlm extension; the SDK's extra_body) runs alone."""
+    ask = {"model": QWEN, "max_tokens": 12, "temperature": 0, "deterministic": True,
+           "messages": [{"role": "user", "content": "Describe the sea in one sentence."}]}
+    alone = chat(defaults.url, ask).json()["choices"][0]["message"]["content"]
+
+    async def together():
+        import asyncio
+        async with httpx.AsyncClient(timeout=120) as c:
+            noise = {"model": QWEN, "max_tokens": 12, "temperature": 0,
+                     "messages": [{"role": "user", "content": "Name three colours."}]}
+            rs = await asyncio.gather(c.post(defaults.url + "/v1/chat/completions", json=noise),
+                                      c.post(defaults.url + "/v1/chat/completions", json=ask),
+                                      c.post(defaults.url + "/v1/chat/completions", json=noise))
+            return [r.json() for r in rs]
+
+    import asyncio
+    answers = asyncio.run(together())
+    assert answers[1]["choices"][0]["message"]["content"] == alone

@@ -48,6 +48,10 @@ pub struct ChatCompletionRequest {
     /// Extension (llama.cpp, vLLM): multiplicative repetition penalty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repetition_penalty: Option<f32>,
+    /// tierlm extension: a local model answers in a batch of its own, so the answer is
+    /// byte-identical at temperature 0 whatever else it is running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deterministic: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logprobs: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

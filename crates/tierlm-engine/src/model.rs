@@ -136,6 +136,8 @@ struct Inner {
     llama: Arc<LlamaModel>,
     template: ChatTemplate,
     jobs: mpsc::Sender<Job>,
+    /// Requests that may wait (in the channel or the worker's fair-share queue).
+    max_queue: usize,
     metrics: Arc<ModelMetrics>,
     worker: Mutex<Option<JoinHandle<()>>>,
 }
@@ -305,6 +307,7 @@ impl LocalModel {
                         context_size: wcfg.context_size,
                         batch_size: wcfg.batch_size,
                         prompt_cache_bytes: wcfg.prompt_cache_bytes,
+                        max_waiting: wcfg.max_queue.max(1),
                     },
                     worker_metrics,
                 );
@@ -338,6 +341,7 @@ impl LocalModel {
                 llama: Arc::clone(llama),
                 template,
                 jobs: tx,
+                max_queue: cfg.max_queue.max(1),
                 metrics: model_metrics,
                 worker: Mutex::new(Some(handle)),
             }),
@@ -380,7 +384,15 @@ impl LocalModel {
             events: tx,
             enqueued: Instant::now(),
         };
-        match self.inner.jobs.try_send(job) {
+        // Waiting requests sit in the channel or in the worker's own queue (where it
+        // picks fairly between tenants); the gauge counts both.
+        let full = self.queued() >= self.inner.max_queue as u64;
+        let sent = if full {
+            Err(mpsc::error::TrySendError::Full(job))
+        } else {
+            self.inner.jobs.try_send(job)
+        };
+        match sent {
             Ok(()) => {
                 self.inner.metrics.queue_depth.add(1);
                 Ok(rx)

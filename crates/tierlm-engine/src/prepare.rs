@@ -331,6 +331,8 @@ pub fn prepare_chat(
             grammar,
             logprobs,
             ignore_eos: false,
+            tenant: None,
+            deterministic: req.deterministic == Some(true),
         },
         tool_mode: mode,
         tools,
@@ -417,6 +419,8 @@ pub fn prepare_completion(
                 grammar: None,
                 logprobs,
                 ignore_eos: false,
+                tenant: None,
+                deterministic: false,
             })
         })
         .collect()

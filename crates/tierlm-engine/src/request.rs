@@ -59,6 +59,12 @@ pub struct Generation {
     pub logprobs: Option<u32>,
     /// Keep generating past end-of-sequence tokens (benchmarks only).
     pub ignore_eos: bool,
+    /// The fair-share group (the caller's tenant): when requests wait for a sequence
+    /// slot, the group with the fewest requests running is served next.
+    pub tenant: Option<String>,
+    /// Run in a batch of its own, from an empty cache: at temperature 0 the answer is
+    /// byte-identical whatever else the engine is asked (other requests wait).
+    pub deterministic: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

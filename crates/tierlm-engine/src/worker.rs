@@ -100,6 +100,8 @@ pub struct WorkerConfig {
     pub batch_size: u32,
     /// Host RAM for saved sequence states; 0 disables the RAM prompt cache.
     pub prompt_cache_bytes: usize,
+    /// Jobs the worker takes off the channel to choose among (fair share).
+    pub max_waiting: usize,
 }
 
 pub struct Worker<'m> {
@@ -111,6 +113,8 @@ pub struct Worker<'m> {
     next_req: u64,
     admissions: u64,
     waiting: VecDeque<Job>,
+    /// Per fair-share group, the admission number of its latest admitted request.
+    last_admitted: HashMap<Option<String>, u64>,
     ram: PromptCache,
     metrics: Arc<ModelMetrics>,
 }
@@ -134,6 +138,7 @@ impl<'m> Worker<'m> {
             next_req: 1,
             admissions: 0,
             waiting: VecDeque::new(),
+            last_admitted: HashMap::new(),
             metrics,
         }
     }
@@ -161,26 +166,22 @@ impl<'m> Worker<'m> {
         }
     }
 
-    /// Pull jobs from the queue while there is room; block when idle. False: shut down.
+    /// Take every job the channel holds into the worker's own queue (so the next one
+    /// can be chosen fairly); block when there is nothing to do. False: shut down.
     fn receive(&mut self, jobs: &mut Receiver<Job>) -> bool {
-        let free = self.slots.iter().filter(|s| s.phase == Phase::Idle).count();
-        if !self.waiting.is_empty() || free == 0 {
-            return true;
-        }
-        let job = if self.busy() {
-            match jobs.try_recv() {
-                Ok(j) => j,
-                // Empty, or every handle gone: finish the work in hand first.
-                Err(_) => return true,
-            }
-        } else {
+        if !self.busy() && self.waiting.is_empty() {
             match jobs.blocking_recv() {
-                Some(j) => j,
+                Some(j) => self.waiting.push_back(j),
                 None => return false,
             }
-        };
-        self.metrics.queue_depth.add(-1);
-        self.waiting.push_back(job);
+        }
+        // Empty, or every handle gone: finish the work in hand first.
+        while self.waiting.len() < self.cfg.max_waiting {
+            match jobs.try_recv() {
+                Ok(j) => self.waiting.push_back(j),
+                Err(_) => break,
+            }
+        }
         true
     }
 
@@ -195,9 +196,10 @@ impl<'m> Worker<'m> {
             tracing::debug!(request = id, "client went away; freeing its sequences");
             self.release(id);
         }
-        while self.waiting.front().is_some_and(|j| j.events.is_closed()) {
-            self.waiting.pop_front();
-        }
+        let before = self.waiting.len();
+        self.waiting.retain(|j| !j.events.is_closed());
+        let dropped = before - self.waiting.len();
+        self.metrics.queue_depth.add(-(dropped as i64));
     }
 
     /// Free every slot of a request; caches stay for reuse.
@@ -216,20 +218,67 @@ impl<'m> Worker<'m> {
         }
     }
 
+    /// Admit waiting jobs while slots are free: the next is the oldest job of the
+    /// tenant with the fewest requests running. A deterministic request runs alone: it
+    /// waits until nothing else runs, and nothing joins it.
     fn admit_waiting(&mut self) {
-        while let Some(job) = self.waiting.front() {
+        while let Some(at) = self.next_waiting() {
+            if self.requests.values().any(|r| r.gen.deterministic) {
+                return;
+            }
+            let job = &self.waiting[at];
             let free: Vec<usize> = (0..self.slots.len())
                 .filter(|&i| self.slots[i].phase == Phase::Idle)
                 .collect();
             if free.len() < job.generation.n as usize
+                || (job.generation.deterministic && self.busy())
                 || self.should_wait_for_prefix(&job.generation)
             {
                 return;
             }
-            if let Some(job) = self.waiting.pop_front() {
+            if let Some(job) = self.waiting.remove(at) {
+                self.metrics.queue_depth.add(-1);
+                self.note_admission(job.generation.tenant.clone());
                 self.admit(job, free);
             }
         }
+    }
+
+    /// The waiting job to admit next (see [`fair_pick`]).
+    fn next_waiting(&self) -> Option<usize> {
+        let running = |tenant: Option<&str>| {
+            self.requests
+                .values()
+                .filter(|r| r.gen.tenant.as_deref() == tenant)
+                .count()
+        };
+        let last = |tenant: Option<&str>| {
+            self.last_admitted
+                .get(&tenant.map(str::to_string))
+                .copied()
+                .unwrap_or(0)
+        };
+        let tenants: Vec<Option<&str>> = self
+            .waiting
+            .iter()
+            .map(|j| j.generation.tenant.as_deref())
+            .collect();
+        fair_pick(&tenants, running, last)
+    }
+
+    /// Remember when a group was last served; forget groups with nothing running or
+    /// waiting (they start again as if never served).
+    fn note_admission(&mut self, tenant: Option<String>) {
+        self.last_admitted.insert(tenant, self.admissions + 1);
+        let live: Vec<Option<String>> = self
+            .waiting
+            .iter()
+            .map(|j| j.generation.tenant.clone())
+            .chain(self.requests.values().map(|r| r.gen.tenant.clone()))
+            .collect();
+        let n = self.admissions + 1;
+        self.last_admitted
+            .retain(|t, at| *at == n || live.contains(t));
     }
 
     /// A prompt that shares a long prefix with one still being prefilled waits for it,
@@ -276,13 +325,18 @@ impl<'m> Worker<'m> {
         let from_ram = self.ram.best(&prompt).filter(|&(_, l)| {
             l >= prompt_cache::MIN_TOKENS && l >= own.max(donor_len) + prompt_cache::MIN_GAIN
         });
-        let keep = if from_ram.is_none() && donor_len <= own {
+        let deterministic = job.generation.deterministic;
+        let keep = if from_ram.is_none() && donor_len <= own && !deterministic {
             own.min(limit)
         } else {
             0
         };
         self.save_to_ram(leader, keep);
-        let reused = if let Some((entry, l)) = from_ram {
+        let reused = if deterministic {
+            // From an empty cache, so the prompt is computed in the same batches on
+            // every run (a reused prefix would change how the rest is batched).
+            self.trim(mem_seq, 0)
+        } else if let Some((entry, l)) = from_ram {
             self.restore_from_ram(leader, entry, l.min(limit))
         } else {
             match donor {
@@ -585,6 +639,29 @@ impl<'m> Worker<'m> {
 }
 
 /// Temperature 0 with no grammar, penalties or biases.
+/// Of waiting jobs (their tenants, oldest first), the index of the one to serve
+/// next: the oldest job of the tenant with the fewest requests running, and of those
+/// the tenant served least recently (`last`: its latest admission number, 0 for
+/// never). Tenants take turns, so one tenant's burst cannot keep another's request
+/// waiting behind all of it.
+fn fair_pick(
+    waiting: &[Option<&str>],
+    running: impl Fn(Option<&str>) -> usize,
+    last: impl Fn(Option<&str>) -> u64,
+) -> Option<usize> {
+    let mut best: Option<(usize, (usize, u64))> = None;
+    for (i, t) in waiting.iter().enumerate() {
+        if waiting[..i].contains(t) {
+            continue; // only a tenant's oldest job competes
+        }
+        let key = (running(*t), last(*t));
+        if best.is_none_or(|(_, b)| key < b) {
+            best = Some((i, key));
+        }
+    }
+    best.map(|(i, _)| i)
+}
+
 fn is_plain_greedy(g: &Generation) -> bool {
     let p = &g.sampling;
     p.temperature <= 0.0
@@ -625,7 +702,29 @@ fn send_text(
 
 #[cfg(test)]
 mod tests {
-    use super::argmax;
+    use super::{argmax, fair_pick};
+
+    #[test]
+    fn the_tenant_with_the_fewest_running_goes_next() {
+        let running = |t: Option<&str>| match t {
+            Some("a") => 3,
+            Some("b") => 1,
+            _ => 0,
+        };
+        let never = |_: Option<&str>| 0;
+        // a's burst came first, but b runs less, and nobody-in-particular least.
+        let w = [Some("a"), Some("a"), Some("b")];
+        assert_eq!(fair_pick(&w, running, never), Some(2));
+        let w = [Some("a"), Some("b"), None, Some("b")];
+        assert_eq!(fair_pick(&w, running, never), Some(2));
+        // Equal shares: the tenant served least recently, then the oldest job.
+        let idle = |_: Option<&str>| 0;
+        let served = |t: Option<&str>| if t == Some("a") { 7 } else { 3 };
+        let w = [Some("a"), Some("a"), Some("b")];
+        assert_eq!(fair_pick(&w, idle, served), Some(2));
+        assert_eq!(fair_pick(&w, idle, never), Some(0));
+        assert_eq!(fair_pick(&[], idle, never), None);
+    }
 
     #[test]
     fn argmax_takes_the_first_maximum() {

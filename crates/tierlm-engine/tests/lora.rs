@@ -52,6 +52,8 @@ fn generate(model: &LocalModel, prompt: Vec<i32>, max_tokens: u32) -> (String, V
             grammar: None,
             logprobs: Some(5),
             ignore_eos: false,
+            tenant: None,
+            deterministic: false,
         })
         .unwrap();
     let (mut text, mut first) = (String::new(), None);

@@ -249,27 +249,9 @@ impl Outcome {
             .or_else(|| self.served_model.clone())
     }
 
-    /// The tiers tried as the ledger keeps them: `MODEL=CONFIDENCE` in order, `*`
-    /// after the one that answered; `None` when no tier was tried.
+    /// The tiers tried as the ledger keeps them (see [`tiers_text`]).
     pub fn ledger_tiers(&self) -> Option<String> {
-        if self.tiers.is_empty() {
-            return None;
-        }
-        let parts: Vec<String> = self
-            .tiers
-            .iter()
-            .map(|t| {
-                let mut s = match t.confidence {
-                    Some(c) => format!("{}={c:.4}", t.tier),
-                    None => t.tier.clone(),
-                };
-                if t.answered {
-                    s.push('*');
-                }
-                s
-            })
-            .collect();
-        Some(parts.join(","))
+        tiers_text(&self.tiers)
     }
 
     /// Time to first token, for streamed answers only.
@@ -333,6 +315,28 @@ pub struct Facts {
     /// The answer's cost, when it is known as the answer starts (a whole cloud answer).
     pub cost: Option<Usd>,
     pub tiers: Vec<TierAttempt>,
+}
+
+/// The tiers tried as the ledger keeps them: `MODEL=CONFIDENCE` in order, `*` after
+/// the one that answered; `None` when no tier was tried.
+pub fn tiers_text(tiers: &[TierAttempt]) -> Option<String> {
+    if tiers.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = tiers
+        .iter()
+        .map(|t| {
+            let mut s = match t.confidence {
+                Some(c) => format!("{}={c:.4}", t.tier),
+                None => t.tier.clone(),
+            };
+            if t.answered {
+                s.push('*');
+            }
+            s
+        })
+        .collect();
+    Some(parts.join(","))
 }
 
 impl Facts {

@@ -166,12 +166,21 @@ baseline_model = "gpt-4o"
         body: serde_json::Value,
         caller: Option<Caller>,
     ) -> Result<tierlm_gateway::ChatAnswer, tierlm_api::ApiError> {
+        self.chat_hinted(body, caller, None).await
+    }
+
+    async fn chat_hinted(
+        &self,
+        body: serde_json::Value,
+        caller: Option<Caller>,
+        hint: Option<tierlm_router::Hint>,
+    ) -> Result<tierlm_gateway::ChatAnswer, tierlm_api::ApiError> {
         let request: ChatCompletionRequest = serde_json::from_value(body).unwrap();
         let call = ChatCall {
             request,
             caller,
             meta: RequestMeta::now(format!("req-{}", self.rows().len()), None),
-            hint: None,
+            hint,
         };
         self.gw.chat(call).await
     }
@@ -470,4 +479,38 @@ async fn a_tier_that_would_miss_the_deadline_is_skipped() {
         .collect();
     assert_eq!(tried, [false, false, false]);
     assert_eq!(a.facts.route, tierlm_gateway::Route::Escalated);
+}
+
+#[tokio::test]
+async fn data_kept_local_still_climbs_the_tiers_and_a_hint_can_name_one() {
+    let toml = format!(
+        "[router]\nlocal_model = \"smollm2-135m\"\ncloud_model = \"frontier\"\ntiers = [\"smollm2-135m\", \"qwen-0.5b\"]\ndefault_route = \"cascade\"\ndefault_min_confidence = 1.0\n[guard]\ndefault_action = \"allow\"\nactions = {{ EMAIL = \"local_only\" }}\n{}",
+        second_tier()
+    );
+    let h = Harness::start(&toml).await;
+    // An e-mail address must stay: both tiers are asked (no gate of 1.0 passes), the
+    // more confident answers, the reason is the policy, and nothing is sent.
+    let a = h
+        .chat(
+            ask("auto", "Write to ann.lee@example.com about lunch"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(a.facts.route, tierlm_gateway::Route::Local);
+    assert_eq!(a.facts.reason.map(|r| r.as_str()), Some("guard_local_only"));
+    let tried: Vec<&str> = a.facts.tiers.iter().map(|t| t.tier.as_str()).collect();
+    assert_eq!(tried, ["smollm2-135m", "qwen-0.5b"]);
+    assert_eq!(a.facts.tiers.iter().filter(|t| t.answered).count(), 1);
+    assert!(h.sent().is_empty(), "nothing left the premises");
+    // `local:MODEL` asks that tier alone, the profile's way.
+    let hint = tierlm_router::Hint::parse("local:qwen-0.5b");
+    let a = h
+        .chat_hinted(ask("auto", "Name a colour"), None, hint)
+        .await
+        .unwrap();
+    assert_eq!(a.facts.reason.map(|r| r.as_str()), Some("hint_local"));
+    let tried: Vec<&str> = a.facts.tiers.iter().map(|t| t.tier.as_str()).collect();
+    assert_eq!(tried, ["qwen-0.5b"]);
+    assert_eq!(h.last_row().served_model.as_deref(), Some("qwen-0.5b"));
 }

@@ -9,7 +9,8 @@
 //!   renormalising asks the useful question: among the allowed answers, how clear was
 //!   the winner?
 //! - **Structured answers** (`response_format` JSON): 0 when the text does not parse
-//!   (for instance cut off by `max_tokens`), otherwise the token confidence.
+//!   (for instance cut off by `max_tokens`), otherwise the confidence of the least
+//!   sure field (the geometric mean of its value's token probabilities).
 //! - **Free text**: the geometric mean of the token probabilities.
 //!
 //! Tokens with no text (the end-of-sequence token) are left out: when a grammar ends
@@ -70,13 +71,80 @@ pub fn token_confidence(tokens: &[TokenLogprob]) -> f64 {
     mean.exp().clamp(0.0, 1.0)
 }
 
-/// Confidence of a JSON answer: 0 unless it parses.
+/// Confidence of a JSON answer: 0 unless it parses; otherwise the confidence of its
+/// least sure field. A field's confidence is the geometric mean of the probabilities of
+/// the tokens that spell its value (keys and punctuation are the schema's, not the
+/// model's choice). An extraction is as good as its worst field: one guessed phone
+/// number spoils the record however sure the rest is. A document with no values, or
+/// tokens that do not spell the text, falls back to the token confidence.
 pub fn json_confidence(text: &str, tokens: &[TokenLogprob]) -> f64 {
-    if serde_json::from_str::<serde_json::Value>(text).is_ok() {
-        token_confidence(tokens)
-    } else {
-        0.0
+    if serde_json::from_str::<serde_json::Value>(text).is_err() {
+        return 0.0;
     }
+    let spans = value_spans(text);
+    let spelled: usize = tokens.iter().map(|t| t.token.len()).sum();
+    if spans.is_empty() || spelled != text.len() {
+        return token_confidence(tokens);
+    }
+    let mut at = 0usize;
+    let placed: Vec<(usize, usize, f64)> = tokens
+        .iter()
+        .map(|t| {
+            let start = at;
+            at += t.token.len();
+            (start, at, f64::from(t.logprob))
+        })
+        .collect();
+    spans
+        .iter()
+        .map(|&(from, to)| {
+            let inside: Vec<f64> = placed
+                .iter()
+                .filter(|(s, e, _)| *s < to && *e > from)
+                .map(|(_, _, lp)| *lp)
+                .collect();
+            match inside.len() {
+                0 => 1.0,
+                n => (inside.iter().sum::<f64>() / n as f64).exp(),
+            }
+        })
+        .fold(1.0f64, f64::min)
+        .clamp(0.0, 1.0)
+}
+
+/// Byte ranges of a JSON text's leaf values (strings that are not keys, numbers,
+/// `true`, `false`, `null`). The text is known to parse.
+fn value_spans(text: &str) -> Vec<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let mut spans = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                let start = i;
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+                let end = i.min(bytes.len());
+                let next = bytes[end..].iter().find(|b| !b.is_ascii_whitespace());
+                if next != Some(&b':') {
+                    spans.push((start, end));
+                }
+            }
+            b'{' | b'}' | b'[' | b']' | b',' | b':' => i += 1,
+            b if b.is_ascii_whitespace() => i += 1,
+            _ => {
+                let start = i;
+                while i < bytes.len() && !b"{}[],: \t\r\n\"".contains(&bytes[i]) {
+                    i += 1;
+                }
+                spans.push((start, i));
+            }
+        }
+    }
+    spans
 }
 
 #[cfg(test)]
@@ -152,6 +220,42 @@ mod tests {
         let t = [tok("{", 0.9, &[])];
         assert_eq!(json_confidence("{\"a\":", &t), 0.0);
         assert!(json_confidence("{}", &t) > 0.89);
+    }
+
+    #[test]
+    fn a_json_answer_is_as_sure_as_its_least_sure_field() {
+        // {"name": "Ann", "phone": "555", "n": 3}: keys and punctuation are certain,
+        // "Ann" is sure (0.9), "555" is a guess (0.2 and 0.8 → 0.4), 3 is sure (0.95).
+        let t = [
+            tok("{\"name\": ", 1.0, &[]),
+            tok("\"Ann\"", 0.9, &[]),
+            tok(", \"phone\": \"", 1.0, &[]),
+            tok("55", 0.2, &[]),
+            tok("5\"", 0.8, &[]),
+            tok(", \"n\": ", 1.0, &[]),
+            tok("3", 0.95, &[]),
+            tok("}", 1.0, &[]),
+        ];
+        let text: String = t.iter().map(|x| x.token.as_str()).collect();
+        assert_eq!(value_spans(&text).len(), 3);
+        let c = json_confidence(&text, &t);
+        // The phone's span also covers the certain `", "phone": "` token's quote.
+        let phone = ((1.0f64.ln() + 0.2f64.ln() + 0.8f64.ln()) / 3.0).exp();
+        assert!((c - phone).abs() < 1e-4, "{c} vs {phone}");
+        assert!(
+            c < token_confidence(&t),
+            "a mean over all tokens hides the guess"
+        );
+    }
+
+    #[test]
+    fn json_spans_are_leaf_values_not_keys() {
+        let text = r#"{"a": ["x\"y", true, null], "b": {"c": -1.5e3}, "d": ""}"#;
+        let values: Vec<&str> = value_spans(text)
+            .iter()
+            .map(|&(s, e)| &text[s..e])
+            .collect();
+        assert_eq!(values, [r#""x\"y""#, "true", "null", "-1.5e3", r#""""#]);
     }
 
     proptest! {

@@ -119,6 +119,11 @@ pub struct ProfileConfig {
     /// A tier whose expected time (its measured speed and its queue) would pass this
     /// deadline is skipped. Default: `router.deadline_ms`.
     pub deadline_ms: Option<u64>,
+    /// Local answers are decoded in a batch of their own, so at temperature 0 they are
+    /// byte-identical whatever else the engine runs (the request's own `deterministic`
+    /// field asks the same).
+    #[serde(default)]
+    pub deterministic: bool,
 }
 
 /// Weights of the complexity cues (see `features`).

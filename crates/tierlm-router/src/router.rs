@@ -27,18 +27,37 @@ use crate::features::Features;
 use crate::reason::Reason;
 
 /// A client's routing hint (`x-tierlm-route`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Hint {
+    /// `local`: the profile's first (cheapest) local tier.
     Local,
+    /// `local:MODEL`: that local tier, asked the profile's way (what an evaluation
+    /// needs to measure each tier, and an operator to try one).
+    Tier(String),
+    /// `cloud`: the router's cloud model.
     Cloud,
 }
 
 impl Hint {
     /// Parse the header value; `None` for anything else.
     pub fn parse(v: &str) -> Option<Self> {
-        match v.trim().to_ascii_lowercase().as_str() {
+        let v = v.trim();
+        if let Some((head, model)) = v.split_once(':') {
+            let model = model.trim();
+            return (head.trim().eq_ignore_ascii_case("local") && !model.is_empty())
+                .then(|| Hint::Tier(model.to_string()));
+        }
+        match v.to_ascii_lowercase().as_str() {
             "local" => Some(Hint::Local),
             "cloud" => Some(Hint::Cloud),
+            _ => None,
+        }
+    }
+
+    /// The local tier this hint names, if it names one.
+    pub fn tier(&self) -> Option<&str> {
+        match self {
+            Hint::Tier(m) => Some(m),
             _ => None,
         }
     }
@@ -347,8 +366,8 @@ impl Router {
         if let Some(r) = rule {
             return Some((r_route(r.route), Reason::PolicyRule));
         }
-        match ctx.hint.filter(|_| self.config.hint_header) {
-            Some(Hint::Local) => Some((Route::Local, Reason::HintLocal)),
+        match ctx.hint.as_ref().filter(|_| self.config.hint_header) {
+            Some(Hint::Local | Hint::Tier(_)) => Some((Route::Local, Reason::HintLocal)),
             Some(Hint::Cloud) => Some((Route::Cloud, Reason::HintCloud)),
             None => None,
         }
@@ -447,6 +466,9 @@ impl Router {
         if cfg.labels.is_some() {
             out.temperature = Some(0.0);
             out.n = None;
+        }
+        if cfg.deterministic {
+            out.deterministic = Some(true);
         }
         let mut messages = Vec::with_capacity(req.messages.len() + 2 * cfg.few_shot.len() + 1);
         let mut system: Vec<String> = cfg.instructions.iter().cloned().collect();

@@ -15,6 +15,7 @@ fn profile(name: &str, class: Class, examples: &[&str]) -> ProfileConfig {
         local_model: None,
         tiers: None,
         deadline_ms: None,
+        deterministic: false,
     }
 }
 
@@ -128,6 +129,27 @@ fn precedence_guard_budget_rule_hint() {
 }
 
 #[test]
+fn a_hint_may_name_one_local_tier() {
+    assert_eq!(Hint::parse(" Local "), Some(Hint::Local));
+    assert_eq!(Hint::parse("cloud"), Some(Hint::Cloud));
+    let tier = Hint::parse("local:qwen2.5-coder-0.5b");
+    assert_eq!(tier, Some(Hint::Tier("qwen2.5-coder-0.5b".into())));
+    assert_eq!(
+        tier.as_ref().and_then(Hint::tier),
+        Some("qwen2.5-coder-0.5b")
+    );
+    for bad in ["local:", "cloud:x", "remote", ""] {
+        assert_eq!(Hint::parse(bad), None, "{bad:?}");
+    }
+    let ctx = RouteContext {
+        hint: tier,
+        ..Default::default()
+    };
+    let d = router(config()).decide(&req("def f(): write this python function"), &ctx);
+    assert_eq!((d.route, d.reason), (Route::Local, Reason::HintLocal));
+}
+
+#[test]
 fn hints_are_ignored_when_disabled_and_budget_can_refuse() {
     let mut cfg = config();
     cfg.hint_header = false;
@@ -228,6 +250,14 @@ fn shaping_puts_instructions_and_demonstrations_first() {
     );
     let system = shaped.messages[0].content.as_ref().unwrap().text().unwrap();
     assert_eq!(system, "Answer ham or spam.\n\nBe brief.");
+    assert_eq!(shaped.deterministic, None);
+    // A deterministic profile asks the engine for a batch of its own.
+    let mut cfg = config();
+    cfg.profiles[0].deterministic = true;
+    let r = router(cfg);
+    let d = r.decide(&req("sms spam?"), &RouteContext::default());
+    let shaped = r.shape_local(&req("sms spam?"), d.profile.as_deref(), true);
+    assert_eq!(shaped.deterministic, Some(true));
 }
 
 #[test]

@@ -47,6 +47,8 @@ async fn run(
         grammar: None,
         logprobs: None,
         ignore_eos: true,
+        tenant: None,
+        deterministic: false,
     };
     let start = Instant::now();
     let mut rx = model.submit(gen).map_err(|e| e.message)?;

@@ -29,6 +29,7 @@ pub(crate) async fn serve(
     o.served_model = Some(req.model.clone());
     let mut prepared = prepare_chat(&model, &req)?;
     override_grammar(&mut prepared.generation, grammar);
+    prepared.generation.tenant = o.tenant.clone();
     let n = prepared.generation.n;
     let want_logprobs = prepared.generation.logprobs.is_some();
     let rx = model.submit(prepared.generation)?;
@@ -58,15 +59,18 @@ fn override_grammar(gen: &mut tierlm_engine::Generation, grammar: Option<&str>) 
 }
 
 /// Run a request on a local model to the end and return the whole answer (the
-/// cascade checks it before anything is sent).
+/// cascade checks it before anything is sent). `tenant` is the caller's: the engine
+/// shares its queue fairly between tenants.
 pub async fn run(
     gw: &Gateway,
     req: &ChatCompletionRequest,
     grammar: Option<&str>,
+    tenant: Option<&str>,
 ) -> Result<ChatCompletion, ApiError> {
     let model = gw.chat_model(&req.model)?;
     let mut prepared = prepare_chat(&model, req)?;
     override_grammar(&mut prepared.generation, grammar);
+    prepared.generation.tenant = tenant.map(str::to_string);
     let want_logprobs = prepared.generation.logprobs.is_some();
     let asm = ChatAssembler::new(
         &req.model,

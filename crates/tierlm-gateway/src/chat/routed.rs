@@ -52,7 +52,7 @@ pub(crate) async fn serve(
     o: &mut Outcome,
 ) -> Result<Served, ApiError> {
     let mut ctx = RouteContext {
-        hint: c.hint,
+        hint: c.hint.clone(),
         ..Default::default()
     };
     if c.screened.action == Action::LocalOnly {
@@ -189,33 +189,71 @@ async fn execute(
             local(gw, router, req, decision, model.as_deref(), o).await
         }
         Decided::Cloud => cloud(gw, router, req, c, Route::Cloud, learn(Route::Cloud), o).await,
-        Decided::Local => local(gw, router, req, decision, None, o).await,
+        Decided::Local => {
+            let tier = c.hint.as_ref().and_then(Hint::tier);
+            let kept = matches!(
+                decision.reason,
+                Reason::GuardLocalOnly | Reason::OverBudgetLocal
+            );
+            let profile = decision.profile.as_deref();
+            if tier.is_none() && kept && router.tiers(profile, 0.0).len() > 1 {
+                // Kept on the premises: the local tiers still climb, with no cloud at
+                // the end; the most confident answer is the one returned.
+                let base = profile
+                    .and_then(|p| p.threshold)
+                    .unwrap_or(router.config().default_min_confidence);
+                let keep = Climb {
+                    threshold: base,
+                    may_leave: false,
+                };
+                let served = climb(gw, router, req, decision, keep, c, learn, o).await;
+                // Why it stayed local is the policy, whichever tier answered.
+                o.reason = Some(decision.reason);
+                return served;
+            }
+            local(gw, router, req, decision, tier, o).await
+        }
         Decided::Cascade { threshold } => {
-            climb(gw, router, req, decision, threshold, c, learn, o).await
+            let up = Climb {
+                threshold,
+                may_leave: router.has_cloud(),
+            };
+            climb(gw, router, req, decision, up, c, learn, o).await
         }
     }
+}
+
+/// How a climb across the local tiers is run.
+#[derive(Debug, Clone, Copy)]
+struct Climb {
+    /// The gate of a tier with no calibrated threshold of its own.
+    threshold: f64,
+    /// Whether the cloud comes after the last tier (no: no cloud model, or the data
+    /// must stay on the premises).
+    may_leave: bool,
 }
 
 /// The cascade across tiers: each local tier answers in full and its answer is
 /// returned when its confidence passes the tier's gate; otherwise the next tier tries,
 /// and the cloud last. A tier that cannot answer before the profile's deadline is
-/// skipped. Without a cloud to go to, the most confident local answer is returned.
+/// skipped. When the request may not leave, the most confident local answer is
+/// returned.
 #[allow(clippy::too_many_arguments)]
 async fn climb(
     gw: &Gateway,
     router: &Router,
     req: ChatCompletionRequest,
     decision: &Decision,
-    threshold: f64,
+    how: Climb,
     c: &Ctx<'_>,
     learn: impl Fn(Route) -> Option<Learn>,
     o: &mut Outcome,
 ) -> Result<Served, ApiError> {
     let profile = decision.profile.as_deref();
     let grammar = profile.and_then(|p| p.grammar.as_deref());
-    let plan = router.tiers(profile, threshold);
+    let plan = router.tiers(profile, how.threshold);
     let deadline = router.deadline(profile).map(|d| o.meta.started + d);
-    let may_leave = router.has_cloud();
+    let may_leave = how.may_leave;
     let mut best: Option<(f64, ChatCompletion, usize)> = None;
     let mut escalate = Reason::CascadeLowConfidence;
     let mut failure = None;
@@ -243,7 +281,7 @@ async fn climb(
         let mut shaped = router.shape_local(&req, profile, true);
         shaped.model = tier.model.clone();
         let started = Instant::now();
-        match super::local::run(gw, &shaped, grammar).await {
+        match super::local::run(gw, &shaped, grammar, o.tenant.as_deref()).await {
             Ok(answer) => {
                 gw.speeds().observe(&tier.model, started.elapsed());
                 let (conf, valid) = confidence(profile, &req, &answer);
@@ -369,7 +407,7 @@ async fn local(
         return super::local::serve(gw, shaped, grammar, o).await;
     }
     let shaped = shape(true);
-    let answer = super::local::run(gw, &shaped, grammar).await?;
+    let answer = super::local::run(gw, &shaped, grammar, o.tenant.as_deref()).await?;
     let conf = confidence(profile, &req, &answer).0;
     o.confidence = Some(conf);
     o.tiers.push(TierAttempt {
@@ -386,7 +424,7 @@ fn shadow_student(gw: &Gateway, req: ChatCompletionRequest) -> StudentAnswer {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let state = gw.clone();
     gw.tasks().spawn(async move {
-        match super::local::run(&state, &req, None).await {
+        match super::local::run(&state, &req, None, None).await {
             Ok(answer) => {
                 let text = answer
                     .choices

@@ -33,6 +33,9 @@ use super::WireRequest;
 /// The tierlm-only sampling extensions OpenAI itself rejects.
 const EXTENSIONS: [&str; 3] = ["top_k", "min_p", "repetition_penalty"];
 
+/// tierlm-only settings about tierlm's own engine, sent to no provider.
+const LOCAL_ONLY: [&str; 1] = ["deterministic"];
+
 /// The request for OpenAI: extensions dropped.
 pub fn build_request(
     req: &ChatCompletionRequest,
@@ -74,6 +77,9 @@ fn build(
         for key in EXTENSIONS {
             obj.remove(key);
         }
+    }
+    for key in LOCAL_ONLY {
+        obj.remove(key);
     }
     // f32 fields serialise as their f64 widening (0.7 → 0.699999988079071): send the
     // shortest decimal form instead, as the client wrote it.
