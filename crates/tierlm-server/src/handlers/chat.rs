@@ -59,7 +59,7 @@ pub async fn chat_completions(
     }
 }
 
-/// The client's route hint (`x-tierlm-route: local|cloud`).
+/// The client's route hint (`x-tierlm-route: local|local:MODEL|cloud`).
 fn hint(headers: &HeaderMap) -> Result<Option<Hint>, ApiError> {
     match headers.get(HINT_HEADER) {
         None => Ok(None),
@@ -71,7 +71,7 @@ fn hint(headers: &HeaderMap) -> Result<Option<Hint>, ApiError> {
             .ok_or_else(|| {
                 ApiError::invalid(
                     HINT_HEADER,
-                    "the `x-tierlm-route` header must be `local` or `cloud`",
+                    "the `x-tierlm-route` header must be `local`, `local:MODEL` or `cloud`",
                 )
             }),
     }
