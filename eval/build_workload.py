@@ -12,6 +12,7 @@ only; learn.jsonl, the profile examples and the few-shot examples come from the 
 only (examples and few-shot do not reuse learn.jsonl items). Standard library only.
 """
 import argparse
+import ast
 import csv
 import glob
 import gzip
@@ -25,14 +26,16 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# task, class, weight in the mix (routine 4 x 2 = 8 of 10, complex 2 x 1 = 2 of 10: 80/20)
+# task, class, weight in the mix: routine 5 x 8 = 40 of 50, complex 2 x 5 = 10 of 50 (80/20 by
+# request count; entity extraction is one fifth of the routine share)
 TASKS = [
-    ("sms_spam", "routine", 2),
-    ("bbc_topic", "routine", 2),
-    ("trec_qtype", "routine", 2),
-    ("acl_summary", "routine", 2),
-    ("gsm8k", "complex", 1),
-    ("humaneval", "complex", 1),
+    ("sms_spam", "routine", 8),
+    ("bbc_topic", "routine", 8),
+    ("trec_qtype", "routine", 8),
+    ("acl_summary", "routine", 8),
+    ("entity_extract", "routine", 8),
+    ("gsm8k", "complex", 5),
+    ("humaneval", "complex", 5),
 ]
 
 BBC_WORDS = 250        # cap on the BBC title + article text
@@ -47,6 +50,21 @@ TREC_INSTR = ("What type of answer does this question expect: abbreviation, desc
 ACL_INSTR = "Summarise the {aspect} of this paper in one or two sentences."
 GSM_SUFFIX = "\nSolve it step by step and end with the final number."
 HE_INSTR = "Complete this Python function."
+ENTITY_INSTR = ("Extract the contact details from this message as JSON with the fields name, email, "
+                "phone, address and date; use null for a field the message does not give.")
+# field -> the PII span types (eval/pii/build_pii.py) whose first value fills it
+ENTITY_FIELDS = {"name": ("PERSON",), "email": ("EMAIL",), "phone": ("PHONE",),
+                 "address": ("POSTAL_ADDRESS",), "date": ("DATE_TIME", "DATE_OF_BIRTH")}
+# the application that extracts contact details sends as this tenant; eval/tierlm-eval.toml
+# keeps that tenant's personal data on the premises ([[guard.policies]])
+ENTITY_TENANT = "contacts"
+ENTITY_SCHEMA = {
+    "type": "json_schema",
+    "json_schema": {"name": "contact", "strict": True, "schema": {
+        "type": "object",
+        "properties": {f: {"type": ["string", "null"]} for f in ENTITY_FIELDS},
+        "required": list(ENTITY_FIELDS), "additionalProperties": False}},
+}
 
 TREC_LABELS = {"ABBR": "abbreviation", "DESC": "description", "ENTY": "entity",
                "HUM": "human", "LOC": "location", "NUM": "numeric"}
@@ -62,6 +80,8 @@ PROFILE_INSTRUCTIONS = {
                    "description, entity, human, location or numeric. Answer with the label only."),
     "acl_summary": ("Summarise the requested aspect (challenge, approach or outcome) of the paper "
                     "in one or two sentences. Answer with the summary only."),
+    "entity_extract": ("Extract the name, e-mail, phone, postal address and date a message gives, "
+                       "exactly as written, as JSON; null for each one it does not give."),
 }
 
 WORD = re.compile(r"\S+")
@@ -124,9 +144,9 @@ def read_text(path):
 #   instruction and the input), instr (instruction line(s)), content (the user message),
 #   expected, reference, plus task-specific keys.
 
-def need(path):
+def need(path, how="run scripts/fetch-eval-data first"):
     if not os.path.exists(path):
-        die(f"{path} is missing; run scripts/fetch-eval-data first")
+        die(f"{path} is missing; {how}")
     return path
 
 
@@ -196,6 +216,22 @@ def acl_paper_text(doc):
     return "\n\n".join(parts)
 
 
+def acl_teacher_sentence(doc, aspect):
+    """What the mock teacher answers for a paper-aspect: the first sentence the annotators
+    highlighted for it (abstract, introduction, conclusion in order), a different human's
+    answer than the abstractive reference. Falls back to the heuristic highlights, then to
+    the abstract's first sentence (4 of 750 paper-aspects have no highlight)."""
+    for key in ("highlights", "heuristic_highlights"):
+        marks = doc.get(key, {}).get(aspect) or {}
+        if isinstance(marks, str):
+            marks = ast.literal_eval(marks)
+        for sec in ("abstract", "introduction", "conclusion"):
+            for sent, flag in zip(doc["sentences"].get(sec) or [], marks.get(sec) or []):
+                if flag:
+                    return detok(sent)
+    return detok((doc["sentences"].get("abstract") or [doc["title"]])[0])
+
+
 def load_acl(raw, seed):
     docs = []
     for split in ("train", "val", "test"):
@@ -209,7 +245,30 @@ def load_acl(raw, seed):
         summary = " ".join(doc["summary"][aspect].split())
         items.append(dict(idx=i, group=aspect, instr=ACL_INSTR.format(aspect=aspect), prefix="",
                           input=cut_words(acl_paper_text(doc), ACL_WORDS), expected=summary,
-                          reference=summary, paper=doc["id"]))
+                          reference=acl_teacher_sentence(doc, aspect), paper=doc["id"]))
+    return items
+
+
+def load_entities(pii):
+    """Contact-detail extraction from the labelled PII sentences: every sentence that gives a
+    name, e-mail, phone or postal address; the target is the JSON of the first value of each
+    field (null when absent), which is also the teacher's answer (extraction has one right
+    answer, which a frontier model nearly always gives)."""
+    items = []
+    with open(need(pii, "run eval/pii/build_pii.py first"), encoding="utf-8") as f:
+        for i, ln in enumerate(f):
+            d = json.loads(ln)
+            fields = {}
+            for field, kinds in ENTITY_FIELDS.items():
+                spans = sorted((s for s in d["spans"] if s["type"] in kinds),
+                               key=lambda s: s["start"])
+                fields[field] = " ".join(spans[0]["value"].split()) if spans else None
+            if not any(fields[k] for k in ("name", "email", "phone", "address")):
+                continue
+            target = json.dumps(fields, ensure_ascii=False)
+            items.append(dict(idx=i, group=None, instr=ENTITY_INSTR, prefix="Message: ",
+                              input=d["text"], expected=target, reference=target,
+                              response_format=ENTITY_SCHEMA, tenant=ENTITY_TENANT))
     return items
 
 
@@ -311,6 +370,10 @@ def workload_line(it, cls, metric, labels, max_tokens):
     line["max_tokens"] = max_tokens
     if "code" in it:
         line["code"] = it["code"]
+    if "response_format" in it:
+        line["response_format"] = it["response_format"]
+    if "tenant" in it:
+        line["tenant"] = it["tenant"]
     return line
 
 
@@ -345,8 +408,11 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "eval", "data"),
                     help="output directory (default: eval/data)")
     ap.add_argument("--seed", type=int, default=2026, help="split and sampling seed (default: 2026)")
-    ap.add_argument("--heldout", type=int, default=250, help="held-out workload size (default: 250)")
-    ap.add_argument("--learn", type=int, default=150, help="learning workload size (default: 150)")
+    ap.add_argument("--pii", default=os.path.join(ROOT, "eval", "data", "pii", "sentences.jsonl"),
+                    help="labelled PII sentences (default: eval/data/pii/sentences.jsonl, from "
+                         "eval/pii/build_pii.py)")
+    ap.add_argument("--heldout", type=int, default=500, help="held-out workload size (default: 500)")
+    ap.add_argument("--learn", type=int, default=500, help="learning workload size (default: 500)")
     ap.add_argument("--exemplars", type=int, default=8,
                     help="router examples per profile (default: 8)")
     ap.add_argument("--few-shot", type=int, default=4,
@@ -362,6 +428,7 @@ def main():
         "bbc_topic": lambda: load_bbc(a.raw),
         "trec_qtype": lambda: load_trec(a.raw),
         "acl_summary": lambda: load_acl(a.raw, a.seed),
+        "entity_extract": lambda: load_entities(a.pii),
         "gsm8k": lambda: load_gsm8k(a.raw),
         "humaneval": lambda: load_humaneval(a.raw),
     }
@@ -386,6 +453,8 @@ def main():
             labels = sorted({it["group"] for it in items})
         elif task == "acl_summary":
             metric, max_tokens, labels = "rouge_l", 160, None
+        elif task == "entity_extract":
+            metric, max_tokens, labels = "field_f1", 128, None
         elif task == "gsm8k":
             metric, max_tokens, labels = "number", 256, None
         else:

@@ -12,6 +12,17 @@
 //! higher threshold. It stops when no move is feasible. Each profile's table
 //! of (quality, cost) per candidate is built once, so a move costs O(1).
 //!
+//! Requests the data policy keeps on the premises (they climb the local tiers with
+//! no cloud at the end) are not the router's to send out: their profile gets the
+//! gates with the best quality on them, and the floor applies to the other
+//! requests (the ones the router decides), so a policy cannot make the floor
+//! unreachable for the rest.
+//!
+//! A profile whose items climb several local tiers gets one threshold per tier
+//! (`"PROFILE/MODEL"`, as the router reads them), from a grid search over the
+//! tiers' candidates ([`crate::calibrate_tiers`]); its frontier joins the same
+//! greedy.
+//!
 //! Output thresholds are rounded without changing any decision on the
 //! observed data: the midpoint between the chosen confidence and the next
 //! lower candidate, written with the fewest decimals (at least 4) that stay
@@ -20,6 +31,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::calibrate_tiers::{tier_table, TierTable};
 use crate::score::Scored;
 use crate::sim::{outcome, ratio, simulate, Summary, Thresholds};
 
@@ -38,16 +50,21 @@ pub struct Calibration {
     /// False when even "everything escalates" is below the floor (the
     /// thresholds are then all "never local").
     pub feasible: bool,
+    /// Requests kept on the premises by policy, left out of the floor.
+    pub kept: usize,
+    /// `quality_vs_cloud` of the other requests (what the floor is kept on).
+    pub routed_quality_vs_cloud: f64,
 }
 
 /// One candidate threshold of a profile and what the profile contributes
 /// with it.
 #[derive(Debug, Clone, Copy)]
-struct Step {
-    threshold: f64,
-    quality: f64,
-    cost: f64,
-    local: usize,
+pub(crate) struct Step {
+    /// The threshold (NaN for a multi-tier step: see [`TierTable`]).
+    pub threshold: f64,
+    pub quality: f64,
+    pub cost: f64,
+    pub local: usize,
 }
 
 /// The contributions of one item served local and escalated.
@@ -111,7 +128,7 @@ fn steps_of(items: &[&Scored]) -> Vec<Step> {
 }
 
 /// The fewest-decimals value in `(below, chosen]` near `target`.
-fn round_into(target: f64, chosen: f64, below: Option<f64>) -> f64 {
+pub(crate) fn round_into(target: f64, chosen: f64, below: Option<f64>) -> f64 {
     let fits = |v: f64| v <= chosen && below.is_none_or(|b| v > b);
     for decimals in 4..=16 {
         let scale = 10f64.powi(decimals);
@@ -184,16 +201,23 @@ fn best_move(
 /// `quality_vs_cloud` (e.g. 0.95).
 pub fn calibrate(scored: &[Scored], quality_floor: f64) -> Calibration {
     let mut groups: BTreeMap<String, Vec<&Scored>> = BTreeMap::new();
+    let mut kept: BTreeMap<String, Vec<&Scored>> = BTreeMap::new();
     let mut fixed_q = 0.0;
     let mut cloud_q = 0.0;
     let mut n_scored = 0usize;
     let follow = Thresholds::default();
     for s in scored {
+        // Requests kept on the premises by policy are not the router's to send out:
+        // their gates are the most accurate ones, and the floor is kept on the rest.
+        if let (Some(p), true) = (&s.obs.routed.profile, s.obs.kept() && s.obs.climbs()) {
+            kept.entry(p.clone()).or_default().push(s);
+            continue;
+        }
         if !s.is_unscored() {
             n_scored += 1;
             cloud_q += s.cloud.unwrap_or(0.0);
         }
-        match (&s.obs.routed.profile, s.obs.routed.is_cascaded()) {
+        match (&s.obs.routed.profile, s.obs.climbs()) {
             (Some(p), true) => groups.entry(p.clone()).or_default().push(s),
             _ => {
                 let out = outcome(s, &follow);
@@ -203,9 +227,23 @@ pub fn calibrate(scored: &[Scored], quality_floor: f64) -> Calibration {
             }
         }
     }
+    let mut grids: BTreeMap<String, TierTable> = BTreeMap::new();
     let tables: Vec<(String, Vec<Step>)> = groups
         .into_iter()
-        .map(|(p, items)| (p, steps_of(&items)))
+        .map(|(p, items)| {
+            let k = items
+                .iter()
+                .map(|s| s.obs.tier_answers().len())
+                .max()
+                .unwrap_or(1);
+            if k == 1 {
+                return (p, steps_of(&items));
+            }
+            let table = tier_table(&items, k);
+            let steps = table.steps.clone();
+            grids.insert(p.clone(), table);
+            (p, steps)
+        })
         .collect();
     let n = n_scored as f64;
     let vs_cloud = |q: f64| {
@@ -225,17 +263,47 @@ pub fn calibrate(scored: &[Scored], quality_floor: f64) -> Calibration {
             at[ti] = k;
         }
     }
-    let thresholds: BTreeMap<String, f64> = tables
+    let mut thresholds: BTreeMap<String, f64> = BTreeMap::new();
+    for (p, items) in &kept {
+        let k = items
+            .iter()
+            .map(|s| s.obs.tier_answers().len())
+            .max()
+            .unwrap_or(1);
+        let table = tier_table(items, k);
+        // The best quality, then the fewest tiers climbed (the table's order).
+        let best = (0..table.steps.len()).fold(0, |b, i| {
+            if table.steps[i].quality > table.steps[b].quality + 1e-12 {
+                i
+            } else {
+                b
+            }
+        });
+        thresholds.extend(table.thresholds(p, best));
+    }
+    thresholds.extend(
+        tables
+            .iter()
+            .zip(&at)
+            .flat_map(|((p, table), &i)| match grids.get(p) {
+                Some(grid) => grid.thresholds(p, i),
+                None => vec![(p.clone(), output_threshold(table, i))],
+            }),
+    );
+    let chosen = Thresholds::per_profile(thresholds.clone());
+    let summary = simulate(scored, &chosen);
+    let routed: Vec<Scored> = scored
         .iter()
-        .zip(&at)
-        .map(|((p, table), &i)| (p.clone(), output_threshold(table, i)))
+        .filter(|s| !(s.obs.kept() && s.obs.climbs()))
+        .cloned()
         .collect();
-    let summary = simulate(scored, &Thresholds::per_profile(thresholds.clone()));
     Calibration {
         thresholds,
-        summary,
         quality_floor,
         feasible,
+        kept: scored.len() - routed.len(),
+        routed_quality_vs_cloud: simulate(&routed, &chosen).overall.quality_vs_cloud,
+        summary,
     }
 }
 
@@ -268,6 +336,14 @@ pub fn thresholds_toml(cal: &Calibration, note: &str) -> String {
         out.push_str(&format!("# {line}\n").replace("# \n", "#\n"));
     }
     let s = &cal.summary;
+    if cal.kept > 0 {
+        out.push_str(&format!(
+            "# {} requests kept local by policy; on the others quality vs cloud {:.1}% (floor {:.1}%)\n",
+            cal.kept,
+            cal.routed_quality_vs_cloud * 100.0,
+            cal.quality_floor * 100.0,
+        ));
+    }
     out.push_str(&format!(
         "# quality vs cloud {:.1}% (floor {:.1}%), cost vs cloud {:.1}%, local share {:.1}%{}\n",
         s.overall.quality_vs_cloud * 100.0,

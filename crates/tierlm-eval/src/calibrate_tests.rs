@@ -152,3 +152,32 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn tiers_get_a_gate_each() {
+    use crate::testutil::two_tiers;
+    // The small tier is right when it is sure (>= 0.7); the big one is right from 0.6;
+    // below that both are wrong.
+    let w = vec![
+        two_tiers("a", "t", (0.9, 1.0), (0.9, 1.0), 1.0, 0.01, Some(0)),
+        two_tiers("b", "t", (0.75, 1.0), (0.9, 1.0), 1.0, 0.01, Some(0)),
+        two_tiers("c", "t", (0.5, 0.0), (0.8, 1.0), 1.0, 0.01, Some(1)),
+        two_tiers("d", "t", (0.4, 0.0), (0.65, 1.0), 1.0, 0.01, Some(1)),
+        two_tiers("e", "t", (0.3, 0.0), (0.2, 0.0), 1.0, 0.01, None),
+    ];
+    let cal = calibrate(&w, 1.0);
+    assert!(cal.feasible);
+    let small = cal.thresholds["t/small"];
+    let big = cal.thresholds["t/big"];
+    assert!(small > 0.5 && small <= 0.75, "{small}");
+    assert!(big > 0.2 && big <= 0.65, "{big}");
+    assert!(!cal.thresholds.contains_key("t"));
+    let s = &cal.summary;
+    assert!((s.overall.quality_vs_cloud - 1.0).abs() < 1e-12);
+    assert!((s.overall.local_share - 0.8).abs() < 1e-12);
+    assert!((s.overall.local_by_tier["small"] - 0.4).abs() < 1e-12);
+    // A floor of 0.8 lets one wrong answer stay local (the cheapest: no tier).
+    let loose = calibrate(&w, 0.8);
+    assert!((loose.summary.overall.local_share - 1.0).abs() < 1e-12);
+    assert!(loose.summary.overall.quality_vs_cloud >= 0.8 - 1e-12);
+}

@@ -23,6 +23,7 @@
 //!    object and an SVG chart of the quality/cost curve.
 
 pub mod calibrate;
+mod calibrate_tiers;
 pub mod error;
 pub mod number;
 pub mod observe;
@@ -48,8 +49,8 @@ pub use plot::{svg, OperatingPoint};
 pub use report::{json, table};
 pub use score::{score, score_answer, score_observations, Scored};
 pub use sim::{
-    curve, outcome, simulate, CurvePoint, Figures, Outcome, Summary, TaskSummary, Thresholds,
-    DEFAULT_CURVE_STEPS,
+    bootstrap_ratio_ci, curve, outcome, quantile, simulate, CurvePoint, Figures, Outcome, Summary,
+    TaskSummary, Thresholds, DEFAULT_CURVE_STEPS,
 };
 pub use workload::{
     parse_workload, parse_workload_from, read_workload, Class, CodeSpec, Item, Message, Metric,

@@ -1,6 +1,6 @@
-//! What the replay records for each workload item: the gateway's three
-//! answers ([`Observation`]: routed through `auto`, forced local, forced
-//! cloud), each with the routing headers that came back ([`Answer`]).
+//! What the replay records for each workload item: the gateway's answers
+//! ([`Observation`]: routed through `auto`, forced to each local tier, forced
+//! cloud), each with the routing facts that came back ([`Answer`]).
 //! Observations are saved as JSONL so `tierlm eval --from-observations FILE`
 //! can score and report again without replaying.
 
@@ -38,6 +38,13 @@ pub struct Answer {
     /// Set when the HTTP call failed or was not 2xx.
     #[serde(default)]
     pub error: Option<String>,
+    /// The model that served the answer (the tier's model for a local answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Header `x-tierlm-tiers`: each tier tried with its confidence, `*` on the one
+    /// that answered (`smollm2-135m=0.41,qwen=0.93*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tiers: Option<String>,
 }
 
 impl Answer {
@@ -47,9 +54,20 @@ impl Answer {
     }
 
     /// Whether the router decided this request by the confidence cascade
-    /// (`x-tierlm-reason` starts with `cascade_`).
+    /// (`x-tierlm-reason` starts with `cascade_`, or a tier was skipped for time or
+    /// every tier was tried).
     pub fn is_cascaded(&self) -> bool {
         self.reason.starts_with("cascade_")
+            || self.reason == "local_too_slow"
+            || self.reason == "tiers_exhausted"
+    }
+
+    /// The model of the tier that answered, from [`Answer::tiers`].
+    pub fn answering_tier(&self) -> Option<&str> {
+        self.tiers.as_deref()?.split(',').find_map(|t| {
+            let t = t.strip_suffix('*')?;
+            Some(t.split_once('=').map_or(t, |(m, _)| m))
+        })
     }
 }
 
@@ -63,6 +81,52 @@ pub struct Observation {
     pub local: Answer,
     /// The same request forced cloud.
     pub cloud: Answer,
+    /// The same request forced to each local tier, cheapest first
+    /// (`x-tierlm-route: local:MODEL`); empty when there is one tier (`local`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tiers: Vec<Answer>,
+}
+
+impl Observation {
+    /// The forced local answers, one per tier, cheapest first.
+    pub fn tier_answers(&self) -> Vec<&Answer> {
+        if self.tiers.is_empty() {
+            vec![&self.local]
+        } else {
+            self.tiers.iter().collect()
+        }
+    }
+
+    /// Whether the routed request climbed the local tiers by confidence: a cascade,
+    /// or a request the data policy (or a spent budget) kept on the premises that
+    /// climbs several tiers with no cloud at the end.
+    pub fn climbs(&self) -> bool {
+        self.routed.is_cascaded() || (self.tiers.len() > 1 && self.kept())
+    }
+
+    /// Whether the routed request was kept on the premises by policy.
+    pub fn kept(&self) -> bool {
+        matches!(
+            self.routed.reason.as_str(),
+            "guard_local_only" | "over_budget_local"
+        )
+    }
+
+    /// The index (in [`Observation::tier_answers`]) of the tier that answered the
+    /// routed request, when it was answered locally.
+    pub fn routed_tier(&self) -> Option<usize> {
+        if !self.routed.is_local() {
+            return None;
+        }
+        let answers = self.tier_answers();
+        match self.routed.answering_tier() {
+            Some(m) => answers
+                .iter()
+                .position(|a| a.model.as_deref() == Some(m))
+                .or(Some(0)),
+            None => Some(0),
+        }
+    }
 }
 
 /// Serialises observations as JSONL (one object per line, trailing newline).
@@ -141,6 +205,8 @@ mod tests {
             cost_usd: 0.0,
             latency_ms: 12.5,
             error: None,
+            model: Some("smollm2-135m".into()),
+            tiers: Some("smollm2-135m=0.9100*".into()),
         };
         let cloud = Answer {
             route: "cloud".into(),
@@ -153,6 +219,7 @@ mod tests {
             routed: local.clone(),
             local,
             cloud,
+            tiers: Vec::new(),
         }
     }
 

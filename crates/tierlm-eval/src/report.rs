@@ -93,6 +93,7 @@ pub fn table(summary: &Summary, curve: &[CurvePoint]) -> String {
             all.unscored
         ));
     }
+    tier_section(&mut out, width, summary);
     if !curve.is_empty() {
         out.push_str(&format!(
             "\n{:>9}  {:>6}  {:>8}  {:>8}\n",
@@ -109,6 +110,42 @@ pub fn table(summary: &Summary, curve: &[CurvePoint]) -> String {
         }
     }
     out
+}
+
+/// Per task: the 95% interval of q/cloud, latency, and for each local tier its share
+/// of the requests served and its own quality when asked alone.
+fn tier_section(out: &mut String, width: usize, summary: &Summary) {
+    let tiers: Vec<&String> = summary.tiers.iter().collect();
+    out.push_str(&format!(
+        "\n{:<width$}  {:>15}  {:>8}  {:>8}",
+        "task", "q/cloud 95% CI", "mean ms", "p99 ms"
+    ));
+    for t in &tiers {
+        out.push_str(&format!("  {:>22}", format!("{t}: served / q")));
+    }
+    out.push('\n');
+    let line = |out: &mut String, name: &str, f: &Figures| {
+        let [lo, hi] = f.quality_vs_cloud_ci95;
+        out.push_str(&format!(
+            "{name:<width$}  {:>15}  {:>8.0}  {:>8.0}",
+            format!("{}-{}", pct(lo), pct(hi)),
+            f.latency_mean_ms,
+            f.latency_p99_ms
+        ));
+        for t in &tiers {
+            let served = f.local_by_tier.get(*t).copied().unwrap_or(0.0);
+            let q = f.quality_tiers.get(*t).copied().unwrap_or(f64::NAN);
+            out.push_str(&format!(
+                "  {:>22}",
+                format!("{} / {}", pct(served), score(q))
+            ));
+        }
+        out.push('\n');
+    };
+    line(out, "overall", &summary.overall);
+    for (task, t) in &summary.per_task {
+        line(out, task, &t.figures);
+    }
 }
 
 /// One JSON object: every overall [`Figures`] field at top level (fractions in

@@ -9,7 +9,12 @@
 //! - `number`: the final number ([`extract_number`]) equals the target's
 //!   within 1e-6;
 //! - `pass_at_1`: the answer's program passes the item's test
-//!   ([`crate::passk`]).
+//!   ([`crate::passk`]);
+//! - `field_f1`: the answer and the target are JSON objects of fields; F1 over
+//!   the non-null fields, a field counting as found when its value matches after
+//!   [`field_value`] (case, spacing and surrounding punctuation ignored; phone
+//!   numbers compared by their digits). An answer that is not a JSON object
+//!   scores 0; both sides with no fields score 1.
 //!
 //! The target is `expected`, or `reference` when `expected` is null.
 //! [`score`] returns `None` only when the item cannot be scored here: pass@1
@@ -42,7 +47,45 @@ pub fn score(item: &Item, answer_text: &str) -> Option<f64> {
             .code
             .as_ref()
             .and_then(|code| pass_at_1(answer_text, code)),
+        Metric::FieldF1 => Some(field_f1(answer_text, target)),
     }
+}
+
+/// A field's value as compared: lowercase words, surrounding punctuation and
+/// spacing ignored; a phone (`phone` field) by its digits only.
+pub fn field_value(field: &str, value: &serde_json::Value) -> Option<String> {
+    let text = match value {
+        serde_json::Value::Null => return None,
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let norm = if field == "phone" {
+        text.chars().filter(char::is_ascii_digit).collect()
+    } else {
+        normalize_label(&text)
+    };
+    (!norm.is_empty()).then_some(norm)
+}
+
+/// Field-level F1 of a JSON answer against a JSON target (see the module docs).
+pub fn field_f1(answer: &str, target: &str) -> f64 {
+    let fields = |text: &str| -> Option<Vec<(String, String)>> {
+        let v: serde_json::Value = serde_json::from_str(text.trim()).ok()?;
+        let map = v.as_object()?;
+        Some(
+            map.iter()
+                .filter_map(|(k, v)| field_value(k, v).map(|n| (k.clone(), n)))
+                .collect(),
+        )
+    };
+    let (Some(got), Some(want)) = (fields(answer), fields(target)) else {
+        return 0.0;
+    };
+    if got.is_empty() && want.is_empty() {
+        return 1.0;
+    }
+    let found = got.iter().filter(|f| want.contains(f)).count();
+    2.0 * found as f64 / (got.len() + want.len()) as f64
 }
 
 /// The score of a gateway answer: 0 when the call failed, else [`score`].
@@ -136,26 +179,41 @@ pub fn number_score(answer: &str, target: &str) -> f64 {
     }
 }
 
-/// An observation with the scores of its three answers.
+/// An observation with the scores of its answers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Scored {
     pub obs: Observation,
     pub routed: Option<f64>,
+    /// The cheapest tier's score (`tiers[0]`).
     pub local: Option<f64>,
     pub cloud: Option<f64>,
+    /// One score per forced tier answer ([`Observation::tier_answers`]).
+    #[serde(default)]
+    pub tiers: Vec<Option<f64>>,
 }
 
 impl Scored {
     /// Scores one observation (an identical answer text is scored once).
     pub fn new(obs: &Observation) -> Self {
         let item = &obs.item;
-        let local = score_answer(item, &obs.local);
+        let answers = obs.tier_answers();
+        let mut tiers: Vec<Option<f64>> = Vec::with_capacity(answers.len());
+        for (i, a) in answers.iter().enumerate() {
+            let earlier = answers[..i]
+                .iter()
+                .position(|b| b.error.is_none() && a.error.is_none() && b.text == a.text);
+            tiers.push(match earlier {
+                Some(j) => tiers[j],
+                None => score_answer(item, a),
+            });
+        }
+        let local = tiers.first().copied().flatten();
         let cloud = score_answer(item, &obs.cloud);
         let same = |a: &Answer| {
             obs.routed.error.is_none() && a.error.is_none() && a.text == obs.routed.text
         };
-        let routed = if same(&obs.local) {
-            local
+        let routed = if let Some(i) = answers.iter().position(|a| same(a)) {
+            tiers[i]
         } else if same(&obs.cloud) {
             cloud
         } else {
@@ -166,13 +224,17 @@ impl Scored {
             routed,
             local,
             cloud,
+            tiers,
         }
     }
 
-    /// Whether any of the three scores is missing; such items are left out
-    /// of every quality mean (but still count for cost and routing).
+    /// Whether any score is missing; such items are left out of every quality mean
+    /// (but still count for cost and routing).
     pub fn is_unscored(&self) -> bool {
-        self.routed.is_none() || self.local.is_none() || self.cloud.is_none()
+        self.routed.is_none()
+            || self.local.is_none()
+            || self.cloud.is_none()
+            || self.tiers.iter().any(Option::is_none)
     }
 }
 
@@ -254,6 +316,23 @@ mod tests {
     }
 
     #[test]
+    fn field_f1_counts_matching_non_null_fields() {
+        let want = r#"{"name": "Ann Lee", "phone": "+1 (555) 010-2000", "email": null}"#;
+        assert_eq!(field_f1(want, want), 1.0);
+        let same = r#"{"name": "ann  lee.", "phone": "15550102000", "email": null}"#;
+        assert_eq!(field_f1(same, want), 1.0);
+        // One of two right, one extra field: P = 1/3... F1 = 2·1 / (3 + 2).
+        let extra = r#"{"name": "Ann Lee", "phone": "555", "email": "a@b.c"}"#;
+        assert!((field_f1(extra, want) - 0.4).abs() < 1e-12);
+        assert_eq!(field_f1("not json", want), 0.0);
+        assert_eq!(field_f1("[1]", want), 0.0);
+        assert_eq!(field_f1(r#"{"name": null}"#, r#"{"email": null}"#), 1.0);
+        assert_eq!(field_f1(r#"{"name": null}"#, want), 0.0);
+        let it = item("field_f1", &serde_json::to_string(want).unwrap());
+        assert_eq!(score(&it, want), Some(1.0));
+    }
+
+    #[test]
     fn number_matching() {
         let it = item("number", r#""1,234""#);
         assert_eq!(score(&it, "so the total is $1,234."), Some(1.0));
@@ -296,6 +375,7 @@ mod tests {
                     routed: ans(format!("{i}")),
                     local: ans(format!("{i}")),
                     cloud: ans("-1".into()),
+                    tiers: Vec::new(),
                 }
             })
             .collect();

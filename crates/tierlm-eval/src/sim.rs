@@ -2,18 +2,24 @@
 //! thresholds, the outcome the router *would* have produced, summed into a
 //! [`Summary`] (overall and per task), and a threshold sweep ([`curve`]).
 //!
-//! Only cascaded items (routed `x-tierlm-reason` starts with `cascade_`)
-//! depend on thresholds: such an item is served local iff the forced-local
-//! pass's confidence is at least the threshold of its profile (the routed
-//! `x-tierlm-profile`), scoring the local answer at the local cost; otherwise
-//! it escalates, scoring the cloud answer at local + cloud cost. A cascaded
-//! item whose profile has no threshold follows the routed run. Every other
-//! item (classifier or hint decisions) keeps its routed answer, score and
-//! cost. The all-cloud and all-local baselines are the forced passes.
+//! Only items that climbed (see [`crate::Observation::climbs`]: cascades, and
+//! requests kept on the premises that climb several tiers) depend on thresholds:
+//! such an item climbs its forced tier answers cheapest first and is served by the
+//! first whose confidence reaches that tier's threshold ([`Thresholds::for_tier`];
+//! the routed `x-tierlm-profile` picks the profile), scoring that tier's answer at
+//! the cost of the tiers tried; when none does it escalates, scoring the cloud
+//! answer at the tiers' cost plus the cloud's (a kept item takes its most confident
+//! tier's answer instead, as the gateway does). Its latency is the sum of the
+//! latencies of what it tried. A tier with no threshold follows the routed run.
+//! Every other item (classifier, policy or hint decisions) keeps its routed
+//! answer, score, cost and latency. The all-cloud and all-local baselines are the
+//! forced passes (all-local: the cheapest tier). Deadlines are not simulated: a
+//! tier the routed run skipped for time is still climbed here.
 //!
 //! Ratios (`quality_vs_cloud`, `cost_vs_cloud`) are `a / b`; when `b` is 0
 //! they are 1 if `a` is 0 too, else infinite. A quality mean over no scored
-//! items is NaN. Both serialise to JSON `null`.
+//! items is NaN. Both serialise to JSON `null`. `quality_vs_cloud_ci95` is a
+//! percentile bootstrap over the items (1,000 resamples, a fixed seed).
 
 use std::collections::BTreeMap;
 
@@ -56,55 +62,105 @@ impl Thresholds {
         self.global
             .or_else(|| profile.and_then(|p| self.per_profile.get(p).copied()))
     }
+
+    /// The gate of one tier, as the router reads `[router.thresholds]`: the
+    /// `global` value, else `"PROFILE/MODEL"`, else `"PROFILE"`.
+    pub fn for_tier(&self, profile: Option<&str>, model: Option<&str>) -> Option<f64> {
+        let own = match (profile, model) {
+            (Some(p), Some(m)) => self.per_profile.get(&format!("{p}/{m}")).copied(),
+            _ => None,
+        };
+        self.global.or(own).or_else(|| self.for_profile(profile))
+    }
 }
 
 /// What the router would have done with one item.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Outcome {
-    /// Served by the local model.
+    /// Served locally (by a tier).
     pub local: bool,
-    /// Whether the item went through the confidence cascade.
+    /// Decided by the cascade (depends on thresholds).
     pub cascaded: bool,
-    /// Score of the answer served (`None`: not scorable).
+    /// The served answer's score (`None` = not scorable).
     pub quality: Option<f64>,
+    /// What the route cost: the tiers tried, plus the cloud on escalation.
     pub cost_usd: f64,
+    /// The tier that answered (index in [`crate::Observation::tier_answers`]).
+    pub tier: Option<usize>,
+    /// End to end: the tiers tried, plus the cloud on escalation.
+    pub latency_ms: f64,
 }
 
-/// The simulated outcome of one scored observation under `thresholds`.
+/// The outcome of one scored observation under `thresholds`.
 pub fn outcome(s: &Scored, thresholds: &Thresholds) -> Outcome {
     let routed = &s.obs.routed;
-    if !routed.is_cascaded() {
+    if !s.obs.climbs() {
         return Outcome {
             local: routed.is_local(),
             cascaded: false,
             quality: s.routed,
             cost_usd: routed.cost_usd,
+            tier: s.obs.routed_tier(),
+            latency_ms: routed.latency_ms,
         };
     }
-    let local_pass = &s.obs.local;
-    let local = match thresholds.for_profile(routed.profile.as_deref()) {
-        Some(t) => local_pass.error.is_none() && local_pass.confidence.is_some_and(|c| c >= t),
-        None => routed.is_local(),
-    };
-    if local {
-        Outcome {
-            local: true,
-            cascaded: true,
-            quality: s.local,
-            cost_usd: local_pass.cost_usd,
+    let profile = routed.profile.as_deref();
+    let followed = s.obs.routed_tier();
+    let mut cost = 0.0;
+    let mut latency = 0.0;
+    let answers = s.obs.tier_answers();
+    for (i, a) in answers.iter().enumerate() {
+        cost += a.cost_usd;
+        latency += a.latency_ms;
+        let answers = match thresholds.for_tier(profile, a.model.as_deref()) {
+            Some(t) => a.error.is_none() && a.confidence.is_some_and(|c| c >= t),
+            None => followed == Some(i),
+        };
+        if answers {
+            return Outcome {
+                local: true,
+                cascaded: true,
+                quality: s.tiers.get(i).copied().flatten(),
+                cost_usd: cost,
+                tier: Some(i),
+                latency_ms: latency,
+            };
         }
-    } else {
-        Outcome {
-            local: false,
-            cascaded: true,
-            quality: s.cloud,
-            cost_usd: local_pass.cost_usd + s.obs.cloud.cost_usd,
+    }
+    if s.obs.kept() {
+        // No cloud to go to: the most confident tier's answer (the first of equals).
+        let best = answers
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.error.is_none())
+            .fold(None::<(usize, f64)>, |best, (i, a)| {
+                let c = a.confidence.unwrap_or(0.0);
+                match best {
+                    Some((_, b)) if b >= c => best,
+                    _ => Some((i, c)),
+                }
+            });
+        if let Some((i, _)) = best {
+            return Outcome {
+                local: true,
+                cascaded: true,
+                quality: s.tiers.get(i).copied().flatten(),
+                cost_usd: cost,
+                tier: Some(i),
+                latency_ms: latency,
+            };
         }
+    }
+    Outcome {
+        local: false,
+        cascaded: true,
+        quality: s.cloud,
+        cost_usd: cost + s.obs.cloud.cost_usd,
+        tier: None,
+        latency_ms: latency + s.obs.cloud.latency_ms,
     }
 }
 
-/// The figures of a simulated group of items (the whole workload or one
-/// task).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Figures {
     /// Items simulated.
@@ -141,6 +197,15 @@ pub struct Figures {
     /// routed run. With the thresholds the server ran with this should be 0;
     /// with other thresholds it counts the changed decisions.
     pub consistency_mismatches: usize,
+    /// Share of items served by each local tier (by model).
+    pub local_by_tier: BTreeMap<String, f64>,
+    /// Mean score of each tier's forced answers (scored items only).
+    pub quality_tiers: BTreeMap<String, f64>,
+    /// 95% bootstrap interval of `quality_vs_cloud`.
+    pub quality_vs_cloud_ci95: [f64; 2],
+    /// Mean and 99th-percentile end-to-end latency of the simulated routes.
+    pub latency_mean_ms: f64,
+    pub latency_p99_ms: f64,
 }
 
 /// One task's share of a [`Summary`]: its metric and its [`Figures`]
@@ -159,6 +224,8 @@ pub struct Summary {
     #[serde(flatten)]
     pub overall: Figures,
     pub per_task: BTreeMap<String, TaskSummary>,
+    /// The local tiers, cheapest first.
+    pub tiers: Vec<String>,
 }
 
 /// Running totals for one group of items.
@@ -178,6 +245,61 @@ struct Acc {
     unscored: usize,
     cascaded: usize,
     mismatches: usize,
+    by_tier: BTreeMap<String, usize>,
+    tier_quality: BTreeMap<String, (f64, usize)>,
+    /// (served, all-cloud) score per scored item, for the bootstrap.
+    pairs: Vec<(f64, f64)>,
+    latencies: Vec<f64>,
+}
+
+/// A tier's name in reports: its model, or `local` when the answer does not say.
+fn tier_name(a: &crate::observe::Answer) -> String {
+    a.model.clone().unwrap_or_else(|| "local".to_string())
+}
+
+/// The 95% percentile-bootstrap interval of `sum(served) / sum(cloud)`.
+pub fn bootstrap_ratio_ci(pairs: &[(f64, f64)]) -> [f64; 2] {
+    const RESAMPLES: usize = 1_000;
+    if pairs.is_empty() {
+        return [f64::NAN, f64::NAN];
+    }
+    // splitmix64: a fixed seed, so a report is reproducible.
+    let mut state = 0x5EED_2026_u64;
+    let mut next = move || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let n = pairs.len();
+    let mut ratios: Vec<f64> = (0..RESAMPLES)
+        .map(|_| {
+            let (mut a, mut b) = (0.0, 0.0);
+            for _ in 0..n {
+                let (x, y) = pairs[(next() % n as u64) as usize];
+                a += x;
+                b += y;
+            }
+            ratio(a, b)
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    [
+        ratios[RESAMPLES * 25 / 1000],
+        ratios[RESAMPLES * 975 / 1000 - 1],
+    ]
+}
+
+/// The `q`-quantile (nearest rank) of unsorted values; NaN when empty.
+pub fn quantile(values: &[f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    v[rank - 1]
 }
 
 /// `a / b` with the zero-denominator rule of the module docs.
@@ -221,7 +343,12 @@ impl Acc {
         self.class_ok += usize::from(obs.routed.class.as_deref() == Some(obs.item.class.as_str()));
         self.errors += usize::from(obs.routed.error.is_some());
         self.cascaded += usize::from(out.cascaded);
-        let changed = out.local != obs.routed.is_local();
+        let changed = out.tier != obs.routed_tier();
+        let answers = obs.tier_answers();
+        if let Some(a) = out.tier.and_then(|i| answers.get(i)) {
+            *self.by_tier.entry(tier_name(a)).or_default() += 1;
+        }
+        self.latencies.push(out.latency_ms);
         self.mismatches += usize::from(out.cascaded && obs.routed.error.is_none() && changed);
         match (out.quality, s.cloud, s.local) {
             (Some(q), Some(c), Some(l)) if !s.is_unscored() => {
@@ -229,6 +356,12 @@ impl Acc {
                 self.quality += q;
                 self.quality_cloud += c;
                 self.quality_local += l;
+                self.pairs.push((q, c));
+                for (a, q) in answers.iter().zip(&s.tiers) {
+                    let t = self.tier_quality.entry(tier_name(a)).or_default();
+                    t.0 += q.unwrap_or(0.0);
+                    t.1 += 1;
+                }
             }
             _ => self.unscored += 1,
         }
@@ -253,6 +386,19 @@ impl Acc {
             unscored: self.unscored,
             cascaded: self.cascaded,
             consistency_mismatches: self.mismatches,
+            local_by_tier: self
+                .by_tier
+                .iter()
+                .map(|(t, n)| (t.clone(), share(*n, self.requests)))
+                .collect(),
+            quality_tiers: self
+                .tier_quality
+                .iter()
+                .map(|(t, (sum, n))| (t.clone(), mean(*sum, *n)))
+                .collect(),
+            quality_vs_cloud_ci95: bootstrap_ratio_ci(&self.pairs),
+            latency_mean_ms: mean(self.latencies.iter().sum(), self.latencies.len()),
+            latency_p99_ms: quantile(&self.latencies, 0.99),
         }
     }
 }
@@ -271,7 +417,14 @@ pub fn simulate(scored: &[Scored], thresholds: &Thresholds) -> Summary {
             .1
             .add(s, &out);
     }
+    let tiers = scored
+        .iter()
+        .map(|s| s.obs.tier_answers())
+        .max_by_key(Vec::len)
+        .map(|a| a.into_iter().map(tier_name).collect())
+        .unwrap_or_default();
     Summary {
+        tiers,
         overall: all.figures(),
         per_task: tasks
             .into_iter()

@@ -123,3 +123,94 @@ fn curve_sweeps_from_all_local_to_all_cloud() {
     }
     assert_eq!(curve(&workload(), 0).len(), 2);
 }
+
+fn tiered() -> Vec<Scored> {
+    use crate::testutil::two_tiers;
+    vec![
+        // The small tier is sure and right; the big one is never asked.
+        two_tiers("a", "t", (0.9, 1.0), (0.95, 1.0), 1.0, 0.01, Some(0)),
+        // The small tier is unsure (and wrong); the big one is sure and right.
+        two_tiers("b", "t", (0.3, 0.0), (0.8, 1.0), 1.0, 0.01, Some(1)),
+        // Both unsure: the cloud answers.
+        two_tiers("c", "t", (0.2, 0.0), (0.4, 0.0), 1.0, 0.01, None),
+    ]
+}
+
+#[test]
+fn items_climb_the_tiers_in_order_with_a_gate_each() {
+    let gates = |small: f64, big: f64| {
+        Thresholds::per_profile(
+            [("t/small".to_string(), small), ("t/big".to_string(), big)]
+                .into_iter()
+                .collect(),
+        )
+    };
+    let s = simulate(&tiered(), &gates(0.5, 0.5));
+    assert_eq!(s.overall.consistency_mismatches, 0);
+    assert!((s.overall.local_share - 2.0 / 3.0).abs() < 1e-12);
+    assert!((s.overall.local_by_tier["small"] - 1.0 / 3.0).abs() < 1e-12);
+    assert!((s.overall.local_by_tier["big"] - 1.0 / 3.0).abs() < 1e-12);
+    assert!((s.overall.quality_vs_cloud - 1.0).abs() < 1e-12);
+    assert!((s.overall.cost_usd - 0.01).abs() < 1e-12);
+    // Latency sums what each item tried: 10; 10 + 100; 10 + 100 + 1000.
+    assert!((s.overall.latency_mean_ms - (10.0 + 110.0 + 1110.0) / 3.0).abs() < 1e-9);
+    assert!((s.overall.latency_p99_ms - 1110.0).abs() < 1e-9);
+    // Each tier's own quality, asked alone.
+    assert!((s.overall.quality_tiers["small"] - 1.0 / 3.0).abs() < 1e-12);
+    assert!((s.overall.quality_tiers["big"] - 2.0 / 3.0).abs() < 1e-12);
+    // A closed big tier sends b to the cloud; an open small one serves b wrongly.
+    let s = simulate(&tiered(), &gates(0.5, 1.01));
+    assert_eq!(s.overall.consistency_mismatches, 1);
+    assert!((s.overall.local_share - 1.0 / 3.0).abs() < 1e-12);
+    let s = simulate(&tiered(), &gates(0.0, 1.01));
+    assert!((s.overall.quality - 1.0 / 3.0).abs() < 1e-12);
+    // No gates: follow the routed run.
+    let s = simulate(&tiered(), &Thresholds::default());
+    assert_eq!(s.overall.consistency_mismatches, 0);
+    assert!((s.overall.local_share - 2.0 / 3.0).abs() < 1e-12);
+}
+
+#[test]
+fn the_bootstrap_interval_holds_the_ratio() {
+    let pairs: Vec<(f64, f64)> = (0..50).map(|i| (f64::from(i % 2), 1.0)).collect();
+    let [lo, hi] = bootstrap_ratio_ci(&pairs);
+    assert!(lo < 0.5 && 0.5 < hi && hi - lo < 0.4, "{lo} {hi}");
+    assert_eq!(bootstrap_ratio_ci(&[(1.0, 1.0); 10]), [1.0, 1.0]);
+    assert!(bootstrap_ratio_ci(&[])[0].is_nan());
+    assert_eq!(quantile(&[3.0, 1.0, 2.0], 0.5), 2.0);
+    assert_eq!(quantile(&[3.0, 1.0, 2.0], 0.99), 3.0);
+}
+
+#[test]
+fn a_kept_item_climbs_and_never_reaches_the_cloud() {
+    use crate::testutil::two_tiers;
+    let kept = |mut s: Scored| {
+        s.obs.routed.reason = "guard_local_only".into();
+        s.obs.routed.route = "local".into();
+        s
+    };
+    // Neither tier passes 0.9: the more confident (big, right) answers, locally.
+    let w = vec![kept(two_tiers(
+        "k",
+        "t",
+        (0.3, 0.0),
+        (0.6, 1.0),
+        1.0,
+        0.01,
+        Some(1),
+    ))];
+    let s = simulate(&w, &Thresholds::global(0.9));
+    assert_eq!(s.overall.local_share, 1.0);
+    assert_eq!(s.overall.local_by_tier["big"], 1.0);
+    assert_eq!(s.overall.cost_usd, 0.0);
+    assert_eq!(s.overall.quality, 1.0);
+    // The small tier passing 0.2 answers first (wrongly).
+    let s = simulate(&w, &Thresholds::global(0.2));
+    assert_eq!(s.overall.quality, 0.0);
+    assert_eq!(s.overall.consistency_mismatches, 1);
+    // Calibration keeps it local and picks the gates that make it right.
+    let cal = crate::calibrate(&w, 1.0);
+    assert_eq!(cal.kept, 1);
+    assert_eq!(cal.summary.overall.local_share, 1.0);
+    assert_eq!(cal.summary.overall.quality, 1.0);
+}

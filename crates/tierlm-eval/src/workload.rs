@@ -7,7 +7,8 @@
 //! - ids are unique, and so are the last user texts (the mock teacher finds
 //!   its answer by the exact last user message);
 //! - a `label` item's target is one of its `labels`, a `number` item's
-//!   target holds a number, a `pass_at_1` item carries its `code`;
+//!   target holds a number, a `pass_at_1` item carries its `code`, a
+//!   `field_f1` item's target is a JSON object;
 //! - the workload is not empty.
 //!
 //! Blank lines are skipped; line numbers count them.
@@ -49,6 +50,8 @@ pub enum Metric {
     Number,
     #[serde(rename = "pass_at_1")]
     PassAt1,
+    #[serde(rename = "field_f1")]
+    FieldF1,
 }
 
 impl Metric {
@@ -59,6 +62,7 @@ impl Metric {
             Metric::RougeL => "rouge_l",
             Metric::Number => "number",
             Metric::PassAt1 => "pass_at_1",
+            Metric::FieldF1 => "field_f1",
         }
     }
 }
@@ -103,6 +107,13 @@ pub struct Item {
     pub max_tokens: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<CodeSpec>,
+    /// The request's `response_format` (structured output), sent as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<serde_json::Value>,
+    /// The tenant the application sends as (its key's data policy applies to the
+    /// routed and tier passes; the all-cloud baseline is asked without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }
 
 impl Item {
@@ -161,6 +172,16 @@ impl Item {
                 }
                 Some(_) => {}
             },
+            Metric::FieldF1 => {
+                let target = serde_json::from_str::<serde_json::Value>(self.target());
+                if !target.is_ok_and(|v| v.is_object()) {
+                    return Err(format!(
+                        "item {}: a field_f1 target must be a JSON object, not {:?}",
+                        self.id,
+                        self.target()
+                    ));
+                }
+            }
             Metric::RougeL => {}
         }
         Ok(())

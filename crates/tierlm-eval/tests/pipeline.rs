@@ -24,6 +24,8 @@ fn answer(text: &str, route: &str, reason: &str, profile: &str, class: &str) -> 
         cost_usd: if route == "local" { 0.0 } else { 0.001 },
         latency_ms: 10.0,
         error: None,
+        model: None,
+        tiers: None,
     }
 }
 
@@ -66,6 +68,7 @@ fn observe(item: &Item) -> Observation {
         routed,
         local,
         cloud,
+        tiers: Vec::new(),
     }
 }
 

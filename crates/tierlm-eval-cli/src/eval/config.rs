@@ -78,6 +78,10 @@ pub fn effective_thresholds(cfg: &Config) -> BTreeMap<String, f64> {
                 out.insert(p.name.clone(), t);
             }
         }
+        // Per-tier gates (`"PROFILE/MODEL"`), as calibrated.
+        for (k, t) in r.thresholds.iter().filter(|(k, _)| k.contains('/')) {
+            out.insert(k.clone(), *t);
+        }
     }
     out
 }

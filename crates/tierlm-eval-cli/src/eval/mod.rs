@@ -66,7 +66,7 @@ async fn run(args: EvalArgs) -> Result<(), String> {
         Some(p) => tierlm_eval::read_observations(p).map_err(|e| e.to_string())?,
         None => {
             let servers = replay::start(cfg, &items).await?;
-            let obs = replay::replay(&servers.gateway, &items, args.concurrency, passes).await;
+            let obs = replay::replay(&servers, &items, args.concurrency, passes).await;
             servers.drain().await;
             drop(servers);
             obs
@@ -105,6 +105,8 @@ async fn run(args: EvalArgs) -> Result<(), String> {
             v["calibrated"] = serde_json::json!({
                 "quality_floor": args.quality_floor,
                 "thresholds": c.thresholds,
+                "kept_by_policy": c.kept,
+                "routed_quality_vs_cloud": c.routed_quality_vs_cloud,
                 "summary": tierlm_eval::json(&c.summary, &[]),
             });
         }

@@ -223,6 +223,7 @@ mod tests {
             routed: skipped.clone(),
             local: answer(text, "local", "hint_local", 0.0),
             cloud: skipped.clone(),
+            tiers: Vec::new(),
         };
         let v = local_summary(&[obs("t", "a"), obs("t", "b"), obs("u", "a")]);
         assert_eq!(v["mode"], "local");
@@ -252,18 +253,21 @@ mod tests {
                 routed: answer("a", "local", "student", 0.0),
                 local: super::super::replay::skipped(),
                 cloud: answer("a", "cloud", "hint_cloud", 1.0),
+                tiers: Vec::new(),
             },
             Observation {
                 item: item("t"),
                 routed: answer("a", "escalated", "cascade_escalated", 1.0),
                 local: super::super::replay::skipped(),
                 cloud: answer("a", "cloud", "hint_cloud", 1.0),
+                tiers: Vec::new(),
             },
             Observation {
                 item: item("u"),
                 routed: answer("b", "local", "cascade_confident", 0.0),
                 local: super::super::replay::skipped(),
                 cloud: answer("a", "cloud", "hint_cloud", 1.0),
+                tiers: Vec::new(),
             },
         ];
         let v = summary(&obs);
@@ -283,6 +287,7 @@ mod tests {
             routed: answer("a", "cloud", "policy_rule", 1.0),
             local: super::super::replay::skipped(),
             cloud: super::super::replay::skipped(),
+            tiers: Vec::new(),
         }];
         let v = summary(&obs);
         assert_eq!(v["local_share"].as_f64(), Some(0.0));
