@@ -353,6 +353,23 @@ impl<'m> Worker<'m> {
                 _ => self.trim(mem_seq, own.min(limit)),
             }
         };
+        // The sequence must hold exactly the reused tokens. A copy or restore that did
+        // not take would make the next decode fail for every request in the batch
+        // (llama.cpp refuses positions that do not follow the cache's), so recompute
+        // the prompt instead. Seen once in 1,500 requests of the evaluation (the
+        // cache at position 241, the slot believing 396); the cause is not found yet.
+        let held = self.ctx.kv_cache_seq_pos_max(mem_seq) + 1;
+        let reused = if held == reused as i32 {
+            reused
+        } else {
+            tracing::warn!(
+                seq = mem_seq,
+                held,
+                expected = reused,
+                "a reused prompt cache does not match the sequence; recomputing the prompt"
+            );
+            self.trim(mem_seq, 0)
+        };
         self.slots[leader].cache = prompt[..reused].to_vec();
         self.metrics.cached_prompt_tokens.add(reused as u64);
         self.metrics
