@@ -58,6 +58,9 @@ pub struct EvalArgs {
     /// Requests in flight at once.
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
+    /// A previous `--json` report: print the change since it.
+    #[arg(long)]
+    pub previous: Option<PathBuf>,
     /// Only the first N workload items.
     #[arg(long)]
     pub limit: Option<usize>,

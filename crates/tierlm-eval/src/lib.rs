@@ -46,7 +46,7 @@ pub use observe::{
 };
 pub use passk::{pass_at_1, python_available, PASS_AT_1_TIMEOUT};
 pub use plot::{svg, OperatingPoint};
-pub use report::{json, table};
+pub use report::{change, change_table, json, table};
 pub use score::{score, score_answer, score_observations, Scored};
 pub use sim::{
     bootstrap_ratio_ci, curve, outcome, quantile, simulate, CurvePoint, Figures, Outcome, Summary,

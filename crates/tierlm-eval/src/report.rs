@@ -167,6 +167,70 @@ pub fn json(summary: &Summary, curve: &[CurvePoint]) -> Value {
     value
 }
 
+/// The change of the headline figures (`local_share`, `quality_vs_cloud`,
+/// `cost_vs_cloud`, overall and per task) from a `previous` [`json`] report to the
+/// `current` one, in fractions (0.05 = five points). Tasks in only one report are
+/// left out; a figure missing on either side is `null`.
+pub fn change(current: &Value, previous: &Value) -> Value {
+    const KEYS: [&str; 3] = ["local_share", "quality_vs_cloud", "cost_vs_cloud"];
+    let delta = |c: &Value, p: &Value| -> Value {
+        KEYS.iter()
+            .map(|k| {
+                let d = match (
+                    c.get(*k).and_then(Value::as_f64),
+                    p.get(*k).and_then(Value::as_f64),
+                ) {
+                    (Some(a), Some(b)) => json!(a - b),
+                    _ => Value::Null,
+                };
+                (k.to_string(), d)
+            })
+            .collect::<serde_json::Map<String, Value>>()
+            .into()
+    };
+    let mut per_task = serde_json::Map::new();
+    if let (Some(c), Some(p)) = (
+        current.get("per_task").and_then(Value::as_object),
+        previous.get("per_task").and_then(Value::as_object),
+    ) {
+        for (task, ct) in c {
+            if let Some(pt) = p.get(task) {
+                per_task.insert(task.clone(), delta(ct, pt));
+            }
+        }
+    }
+    let mut out = delta(current, previous);
+    out["per_task"] = Value::Object(per_task);
+    out
+}
+
+/// [`change`] as lines of text, in percentage points.
+pub fn change_table(change: &Value) -> String {
+    let pts = |v: &Value, k: &str| match v.get(k).and_then(Value::as_f64) {
+        Some(d) => format!("{:+.1}", d * 100.0),
+        None => "n/a".into(),
+    };
+    let line = |name: &str, v: &Value| {
+        format!(
+            "{name:<16}  {:>8}  {:>8}  {:>8}\n",
+            pts(v, "local_share"),
+            pts(v, "quality_vs_cloud"),
+            pts(v, "cost_vs_cloud")
+        )
+    };
+    let mut out = format!(
+        "\nchange since the previous report (points)\n{:<16}  {:>8}  {:>8}  {:>8}\n",
+        "task", "local", "q/cloud", "$/cloud"
+    );
+    out.push_str(&line("overall", change));
+    if let Some(tasks) = change.get("per_task").and_then(Value::as_object) {
+        for (task, v) in tasks {
+            out.push_str(&line(task, v));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,6 +245,25 @@ mod tests {
         ];
         let t = Thresholds::per_profile([("sms_spam".to_string(), 0.5)].into_iter().collect());
         (simulate(&w, &t), curve(&w, 4))
+    }
+
+    #[test]
+    fn the_change_since_a_previous_report_is_in_points() {
+        let now = json!({"local_share": 0.6, "quality_vs_cloud": 0.9, "cost_vs_cloud": 0.4,
+            "per_task": {"a": {"local_share": 1.0, "quality_vs_cloud": null}, "new": {}}});
+        let before = json!({"local_share": 0.5, "quality_vs_cloud": 0.95, "cost_vs_cloud": 0.5,
+            "per_task": {"a": {"local_share": 0.25, "quality_vs_cloud": 0.5}, "gone": {}}});
+        let c = change(&now, &before);
+        assert!((c["local_share"].as_f64().unwrap() - 0.1).abs() < 1e-12);
+        assert!((c["quality_vs_cloud"].as_f64().unwrap() + 0.05).abs() < 1e-12);
+        assert_eq!(c["per_task"]["a"]["local_share"], 0.75);
+        assert!(c["per_task"]["a"]["quality_vs_cloud"].is_null());
+        assert!(c["per_task"].get("new").is_none() && c["per_task"].get("gone").is_none());
+        let text = change_table(&c);
+        assert!(
+            text.contains("+10.0") && text.contains("-5.0") && text.contains("+75.0"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -98,9 +98,22 @@ async fn run(args: EvalArgs) -> Result<(), String> {
         let svg = tierlm_eval::svg(&curve, &title, &points);
         std::fs::write(p, svg).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
     }
+    let previous = match &args.previous {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| format!("{} is not a --json report: {e}", p.display()))?;
+            Some(tierlm_eval::change(&tierlm_eval::json(&summary, &[]), &v))
+        }
+        None => None,
+    };
     if args.json {
         let mut v = tierlm_eval::json(&summary, &curve);
         v["thresholds"] = serde_json::json!(configured);
+        if let Some(c) = &previous {
+            v["change"] = c.clone();
+        }
         if let Some(c) = &calibration {
             v["calibrated"] = serde_json::json!({
                 "quality_floor": args.quality_floor,
@@ -113,6 +126,9 @@ async fn run(args: EvalArgs) -> Result<(), String> {
         println!("{v}");
     } else {
         println!("{}", tierlm_eval::table(&summary, &curve));
+        if let Some(c) = &previous {
+            println!("{}", tierlm_eval::change_table(c));
+        }
     }
     if let Some(c) = &calibration {
         let note = format!(
