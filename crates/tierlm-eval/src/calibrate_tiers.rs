@@ -85,13 +85,7 @@ pub(crate) fn tier_table(items: &[&Scored], k: usize) -> TierTable {
             }
             row.cloud_cost += cost;
             if s.obs.kept() {
-                let best = (0..k)
-                    .filter(|&i| row.conf[i].is_some())
-                    .fold(None::<usize>, |b, i| match b {
-                        Some(j) if row.conf[j] >= row.conf[i] => b,
-                        _ => Some(i),
-                    });
-                if let Some(i) = best {
+                if let Some(i) = s.obs.most_confident_tier().filter(|&i| i < k) {
                     row.fallback = Some(i);
                     row.cloud_q = row.quality[i];
                     row.cloud_cost = cost;

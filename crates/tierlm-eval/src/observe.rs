@@ -104,6 +104,23 @@ impl Observation {
         self.routed.is_cascaded() || (self.tiers.len() > 1 && self.kept())
     }
 
+    /// The forced tier answer with the highest confidence (the first of equals; failed
+    /// answers left out): what a kept request gets when no tier passes its gate.
+    pub fn most_confident_tier(&self) -> Option<usize> {
+        self.tier_answers()
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.error.is_none())
+            .fold(None::<(usize, f64)>, |best, (i, a)| {
+                let c = a.confidence.unwrap_or(0.0);
+                match best {
+                    Some((_, b)) if b >= c => best,
+                    _ => Some((i, c)),
+                }
+            })
+            .map(|(i, _)| i)
+    }
+
     /// Whether the routed request was kept on the premises by policy.
     pub fn kept(&self) -> bool {
         matches!(

@@ -109,6 +109,14 @@ pub fn outcome(s: &Scored, thresholds: &Thresholds) -> Outcome {
     let mut cost = 0.0;
     let mut latency = 0.0;
     let answers = s.obs.tier_answers();
+    let served_by = |i: usize, cost_usd: f64, latency_ms: f64| Outcome {
+        local: true,
+        cascaded: true,
+        quality: s.tiers.get(i).copied().flatten(),
+        cost_usd,
+        tier: Some(i),
+        latency_ms,
+    };
     for (i, a) in answers.iter().enumerate() {
         cost += a.cost_usd;
         latency += a.latency_ms;
@@ -117,38 +125,13 @@ pub fn outcome(s: &Scored, thresholds: &Thresholds) -> Outcome {
             None => followed == Some(i),
         };
         if answers {
-            return Outcome {
-                local: true,
-                cascaded: true,
-                quality: s.tiers.get(i).copied().flatten(),
-                cost_usd: cost,
-                tier: Some(i),
-                latency_ms: latency,
-            };
+            return served_by(i, cost, latency);
         }
     }
     if s.obs.kept() {
-        // No cloud to go to: the most confident tier's answer (the first of equals).
-        let best = answers
-            .iter()
-            .enumerate()
-            .filter(|(_, a)| a.error.is_none())
-            .fold(None::<(usize, f64)>, |best, (i, a)| {
-                let c = a.confidence.unwrap_or(0.0);
-                match best {
-                    Some((_, b)) if b >= c => best,
-                    _ => Some((i, c)),
-                }
-            });
-        if let Some((i, _)) = best {
-            return Outcome {
-                local: true,
-                cascaded: true,
-                quality: s.tiers.get(i).copied().flatten(),
-                cost_usd: cost,
-                tier: Some(i),
-                latency_ms: latency,
-            };
+        // No cloud to go to: the most confident tier's answer.
+        if let Some(i) = s.obs.most_confident_tier() {
+            return served_by(i, cost, latency);
         }
     }
     Outcome {
