@@ -18,7 +18,11 @@ Workloads (``--workload``):
                answers these much faster than one that prefills every request in full.
   determinism  50 prompts at temperature 0, ``max_tokens`` 32, each run once alone
                (sequentially) and once in a batch of 8 concurrent requests.  Reports the
-               fraction whose text is byte-identical between the two runs.
+               fraction whose text is byte-identical between the two runs.  ``--mixed``:
+               in the second run each prompt shares its batch with 7 ordinary requests
+               (other prompts), as real traffic would; ``--deterministic`` sends the
+               measured prompts with tierlm's ``"deterministic": true`` (the fillers
+               stay ordinary).  The second run's tokens/s shows the throughput cost.
 
 Prints one JSON summary on stdout (``--out FILE`` also writes it).  Exit status: 0 on
 success, 1 if any request failed (HTTP error, bad stream, missing ``usage``), 2 on usage
@@ -227,7 +231,8 @@ class Target:
         return base + ("/v1/chat/completions" if self.endpoint == "chat" else "/v1/completions")
 
 
-def build_body(t: Target, messages: list[dict[str, str]], max_tokens: int) -> dict[str, Any]:
+def build_body(t: Target, messages: list[dict[str, str]], max_tokens: int,
+               extra: dict[str, Any] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "model": t.model,
         "max_tokens": max_tokens,
@@ -240,12 +245,13 @@ def build_body(t: Target, messages: list[dict[str, str]], max_tokens: int) -> di
     else:
         body["prompt"] = "\n\n".join(m["content"] for m in messages)
     body.update(t.extra)
+    body.update(extra or {})
     return body
 
 
 async def one_request(client: httpx.AsyncClient, t: Target, messages: list[dict[str, str]],
-                      max_tokens: int) -> Result:
-    body = build_body(t, messages, max_tokens)
+                      max_tokens: int, extra: dict[str, Any] | None = None) -> Result:
+    body = build_body(t, messages, max_tokens, extra)
     headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
     if t.api_key:
         headers["Authorization"] = f"Bearer {t.api_key}"
@@ -315,15 +321,17 @@ async def one_request(client: httpx.AsyncClient, t: Target, messages: list[dict[
     return r
 
 
-async def run_pool(t: Target, jobs: list[tuple[list[dict[str, str]], int]], concurrency: int,
+async def run_pool(t: Target, jobs: list[tuple], concurrency: int,
                    client: httpx.AsyncClient) -> tuple[list[Result], float]:
-    """Run jobs with at most `concurrency` in flight; returns results (job order) and wall."""
+    """Run jobs ``(messages, max_tokens[, extra body])`` with at most `concurrency` in
+    flight; returns results (job order) and wall."""
     sem = asyncio.Semaphore(concurrency)
     results: list[Result | None] = [None] * len(jobs)
 
     async def worker(i: int) -> None:
         async with sem:
-            res = await one_request(client, t, jobs[i][0], jobs[i][1])
+            extra = jobs[i][2] if len(jobs[i]) > 2 else None
+            res = await one_request(client, t, jobs[i][0], jobs[i][1], extra)
             if not res.ok:
                 sys.stderr.write(f"[loadgen] request {i} failed: {res.error}\n")
             results[i] = res
@@ -423,20 +431,34 @@ async def wl_determinism(a: argparse.Namespace, t: Target, client: httpx.AsyncCl
     n = a.requests if a.requests_given else 50
     group = a.concurrency if a.concurrency_given else 8
     prompts = determinism_prompts(n)
-    jobs = [([{"role": "user", "content": p}], 32) for p in prompts]
+    flag = {"deterministic": True} if a.deterministic else {}
+    jobs = [([{"role": "user", "content": p}], 32, flag) for p in prompts]
     t0 = time.perf_counter()
     alone, _ = await run_pool(t, jobs, 1, client)
     together: list[Result] = []
-    # Batches of `group` concurrent requests; shuffled (fixed seed) so each prompt shares
-    # the batch with different neighbours than its sequential order would suggest.
-    order = list(range(n))
-    random.Random(1234).shuffle(order)
     tmp: dict[int, Result] = {}
-    for s in range(0, n, group):
-        idx = order[s:s + group]
-        res, _ = await run_pool(t, [jobs[i] for i in idx], group, client)
-        for i, r in zip(idx, res):
-            tmp[i] = r
+    batch_tokens, batch_wall = 0, 0.0
+    if a.mixed:
+        # Each measured prompt with group-1 ordinary requests (the next prompts, no flag).
+        for i in range(n):
+            fillers = [([{"role": "user", "content": prompts[(i + k) % n]}], 32)
+                       for k in range(1, group)]
+            res, w = await run_pool(t, [jobs[i]] + fillers, group, client)
+            tmp[i] = res[0]
+            batch_wall += w
+            batch_tokens += sum(r.completion_tokens or 0 for r in res if r.ok)
+    else:
+        # Batches of `group` concurrent requests; shuffled (fixed seed) so each prompt
+        # shares the batch with different neighbours than its sequential order would.
+        order = list(range(n))
+        random.Random(1234).shuffle(order)
+        for s in range(0, n, group):
+            idx = order[s:s + group]
+            res, w = await run_pool(t, [jobs[i] for i in idx], group, client)
+            batch_wall += w
+            batch_tokens += sum(r.completion_tokens or 0 for r in res if r.ok)
+            for i, r in zip(idx, res):
+                tmp[i] = r
     together = [tmp[i] for i in range(n)]
     wall = time.perf_counter() - t0
     same = 0
@@ -451,7 +473,9 @@ async def wl_determinism(a: argparse.Namespace, t: Target, client: httpx.AsyncCl
         elif len(mismatches) < 3:
             mismatches.append({"prompt": prompts[i], "alone": x.text, "batched": y.text})
     return {
-        "requests": 2 * n, "prompts": n, "group": group, "max_tokens": 32,
+        "requests": n + (n * group if a.mixed else n), "prompts": n, "group": group,
+        "max_tokens": 32, "mixed": a.mixed, "deterministic": a.deterministic,
+        "batched_tokens_per_s": r4(batch_tokens / batch_wall) if batch_wall else None,
         "errors": errors, "identical": same,
         "identical_fraction": r4(same / n) if n else None,
         "wall_s": r4(wall), "mismatch_samples": mismatches,
@@ -477,6 +501,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=1, help="warm-up requests before measuring")
     p.add_argument("--timeout", type=float, default=300.0, help="per-request timeout (s)")
     p.add_argument("--extra-body", default=None, help="JSON merged into every request body")
+    p.add_argument("--mixed", action="store_true",
+                   help="determinism: each measured prompt shares its batch with ordinary requests")
+    p.add_argument("--deterministic", action="store_true",
+                   help='determinism: send the measured prompts with "deterministic": true')
     p.add_argument("--label", default=None, help="free text copied into the summary")
     p.add_argument("--out", default=None, help="also write the JSON summary here")
     a = p.parse_args(argv)
