@@ -128,7 +128,7 @@ fn steps_of(items: &[&Scored]) -> Vec<Step> {
 }
 
 /// The fewest-decimals value in `(below, chosen]` near `target`.
-pub(crate) fn round_into(target: f64, chosen: f64, below: Option<f64>) -> f64 {
+fn round_into(target: f64, chosen: f64, below: Option<f64>) -> f64 {
     let fits = |v: f64| v <= chosen && below.is_none_or(|b| v > b);
     for decimals in 4..=16 {
         let scale = 10f64.powi(decimals);
@@ -149,8 +149,15 @@ pub(crate) fn round_into(target: f64, chosen: f64, below: Option<f64>) -> f64 {
 
 /// The output threshold for `steps[index]` (see the module docs).
 fn output_threshold(steps: &[Step], index: usize) -> f64 {
-    let chosen = steps[index].threshold;
-    let below = steps.get(index + 1).map(|s| s.threshold);
+    rounded_gate(
+        steps[index].threshold,
+        steps.get(index + 1).map(|s| s.threshold),
+    )
+}
+
+/// A chosen gate written out: the midpoint between it and the next lower candidate
+/// `below`, rounded without crossing either (see the module docs).
+pub(crate) fn rounded_gate(chosen: f64, below: Option<f64>) -> f64 {
     let target = match below {
         Some(b) if chosen < NEVER_LOCAL => (chosen + b) / 2.0,
         _ => chosen,

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::calibrate::{round_into, Step, NEVER_LOCAL};
+use crate::calibrate::{rounded_gate, Step, NEVER_LOCAL};
 use crate::score::Scored;
 
 /// At most this many candidate thresholds per tier (the grid grows as its power).
@@ -186,12 +186,8 @@ impl TierTable {
             .enumerate()
             .map(|(i, &chosen)| {
                 let below = self.observed[i].iter().copied().find(|&c| c < chosen);
-                let target = match below {
-                    Some(b) if chosen < NEVER_LOCAL => (chosen + b) / 2.0,
-                    _ => chosen,
-                };
                 let key = format!("{profile}/{}", self.models[i]);
-                (key, round_into(target, chosen, below))
+                (key, rounded_gate(chosen, below))
             })
             .collect()
     }

@@ -326,10 +326,7 @@ pub fn tiers_text(tiers: &[TierAttempt]) -> Option<String> {
     let parts: Vec<String> = tiers
         .iter()
         .map(|t| {
-            let mut s = match t.confidence {
-                Some(c) => format!("{}={c:.4}", t.tier),
-                None => t.tier.clone(),
-            };
+            let mut s = t.label();
             if t.answered {
                 s.push('*');
             }
@@ -337,6 +334,17 @@ pub fn tiers_text(tiers: &[TierAttempt]) -> Option<String> {
         })
         .collect();
     Some(parts.join(","))
+}
+
+impl TierAttempt {
+    /// `MODEL=CONFIDENCE` (four decimals), or `MODEL` when it gave none: how the
+    /// ledger and the `x-tierlm-tiers` header name a tier tried.
+    pub fn label(&self) -> String {
+        match self.confidence {
+            Some(c) => format!("{}={c:.4}", self.tier),
+            None => self.tier.clone(),
+        }
+    }
 }
 
 impl Facts {

@@ -55,14 +55,7 @@ pub fn facts_headers(f: &Facts) -> HeaderMap {
         set(&mut h, "x-tierlm-confidence", &format!("{c:.4}"));
     }
     if !f.tiers.is_empty() {
-        let tiers: Vec<String> = f
-            .tiers
-            .iter()
-            .map(|t| match t.confidence {
-                Some(c) => format!("{}={c:.4}", t.tier),
-                None => t.tier.clone(),
-            })
-            .collect();
+        let tiers: Vec<String> = f.tiers.iter().map(|t| t.label()).collect();
         set(&mut h, "x-tierlm-tiers", &tiers.join(", "));
     }
     if let Some(c) = f.cost {
