@@ -14,8 +14,9 @@
 //! tasks = ["ticket_priority"]    # empty: every task
 //!
 //! [distill.promotion]
-//! min_agreement = 0.95
+//! min_agreement = 0.95          # on the shadow samples above the student's gate
 //! min_samples = 200
+//! min_coverage = 0.25           # the gate covers at least this share of them
 //! shadow_sample_rate = 0.2
 //!
 //! [distill.drift]
@@ -118,6 +119,8 @@ impl Default for DistillConfig {
 pub struct PromotionConfig {
     pub min_agreement: f64,
     pub min_samples: u64,
+    /// Least share of the shadow samples a student's confidence gate must cover.
+    pub min_coverage: f64,
     pub auto_promote: bool,
     /// Share of a shadow route's requests on which the student also runs.
     pub shadow_sample_rate: f64,
@@ -132,6 +135,7 @@ impl Default for PromotionConfig {
         Self {
             min_agreement: p.min_agreement,
             min_samples: p.min_samples,
+            min_coverage: p.min_coverage,
             auto_promote: p.auto_promote,
             shadow_sample_rate: 1.0,
             min_similarity: 0.5,
@@ -144,6 +148,7 @@ impl PromotionConfig {
         PromotionPolicy {
             min_agreement: self.min_agreement,
             min_samples: self.min_samples,
+            min_coverage: self.min_coverage,
             auto_promote: self.auto_promote,
         }
     }
@@ -165,6 +170,9 @@ impl DistillConfig {
         }
         if !unit(self.promotion.min_agreement) {
             return bad("promotion.min_agreement", "must be in [0, 1]");
+        }
+        if !unit(self.promotion.min_coverage) {
+            return bad("promotion.min_coverage", "must be in [0, 1]");
         }
         if self.promotion.min_samples == 0 {
             return bad("promotion.min_samples", "must be at least 1");

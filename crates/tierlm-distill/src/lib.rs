@@ -4,7 +4,8 @@
 //! the teacher ([`synth`]); a calibrated classifier head over sentence embeddings
 //! learns label tasks in seconds ([`student`]), and a generative task's LoRA student is
 //! described for the gateway ([`generative`]); a route moves from the teacher to
-//! the student through shadow mode ([`promotion`]) and the traffic is watched for
+//! the student through shadow mode, gated by selective agreement ([`promotion`],
+//! [`selective`]) and the traffic is watched for
 //! drift away from what the student learned ([`drift`]).
 //!
 //! Nothing here talks HTTP or runs a model: the server embeds texts, calls the
@@ -21,6 +22,7 @@ pub mod promotion;
 pub mod record;
 #[cfg(test)]
 mod rng;
+pub mod selective;
 pub mod store;
 pub mod student;
 pub mod synth;
@@ -40,6 +42,7 @@ pub use record::{
     label_examples, normalise_label, normalise_text, text_hash, Message, RecordSource,
     TrainingRecord,
 };
+pub use selective::{selective_gate, SelectiveGate, ShadowSample};
 pub use store::{DistillStore, DEFAULT_PATH};
 pub use student::{
     expected_calibration_error, LabelStudent, Prediction, TrainOptions, TrainReport,

@@ -6,25 +6,33 @@
 //!
 //! ```text
 //! Teacher ──start_shadow / first record_shadow──▶ Shadow{since, agree, total}
-//! Shadow ──agree/total ≥ min_agreement over ≥ min_samples (auto) or promote──▶ Student
+//! Shadow ──a selective gate over ≥ min_samples (auto) or promote──▶ Student{min_confidence}
 //! any ──demote──▶ Teacher            any ──promote──▶ Student
 //! ```
 //!
-//! Defaults: 95% agreement over at least 200 shadow samples. At 190/200 the Wilson
-//! 95% interval's lower bound is 91%: the student is very likely right on at least
-//! nine requests in ten of what the teacher does, and the cascade still escalates
-//! what the student is unsure of. Fewer samples widen the interval fast (at 95/100
+//! Promotion is by **selective agreement** ([`crate::selective`]): every shadow
+//! sample keeps the student's confidence, and once there are `min_samples` of them the
+//! store looks for the widest confidence gate above which the student agreed with the
+//! teacher on at least `min_agreement` of the samples, covering at least
+//! `min_coverage` of them. The promoted state carries that gate; the gateway lets the
+//! student answer at or above it and sends the rest on to the local tiers.
+//!
+//! Defaults: 95% agreement over at least 200 shadow samples, a quarter of them
+//! covered. At 190/200 the Wilson 95% interval's lower bound is 91%: the student is
+//! very likely right on at least nine requests in ten of what it answers, and the
+//! tiers take what it is unsure of. Fewer samples widen the interval fast (at 95/100
 //! the bound is 89%), and more would keep a good student waiting for days on a
-//! quiet route.
+//! quiet route. The samples of a shadow phase are kept until the next one starts.
 
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 
 use crate::error::DistillError;
+use crate::selective::{selective_gate, SelectiveGate, ShadowSample};
 use crate::store::{db_err, DistillStore};
 
 /// Who serves a task's route.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum RouteState {
     /// The frontier model answers (the default).
@@ -35,11 +43,16 @@ pub enum RouteState {
         agree: u64,
         total: u64,
     },
-    /// The student answers.
+    /// The student answers (at or above `min_confidence`, when the shadow chose one).
     Student {
         promoted_at_ms: i64,
         by: String,
         reason: String,
+        /// The selective gate the shadow measured; `None` for an operator's promotion
+        /// (the gateway then uses `student_min_confidence`) or a student without
+        /// confidences.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        min_confidence: Option<f64>,
     },
 }
 
@@ -61,16 +74,26 @@ impl RouteState {
     pub fn is_shadow(&self) -> bool {
         matches!(self, RouteState::Shadow { .. })
     }
+
+    /// The confidence gate a promoted student was given, if any.
+    pub fn student_gate(&self) -> Option<f64> {
+        match self {
+            RouteState::Student { min_confidence, .. } => *min_confidence,
+            _ => None,
+        }
+    }
 }
 
 /// When a shadowing student is promoted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PromotionPolicy {
-    /// Least share of shadow samples where student and teacher agreed.
+    /// Least share of the covered shadow samples where student and teacher agreed.
     pub min_agreement: f64,
-    /// Least number of shadow samples.
+    /// Least number of shadow samples before the gate is judged.
     pub min_samples: u64,
+    /// Least share of the shadow samples the gate must cover.
+    pub min_coverage: f64,
     /// Promote as soon as both are met; otherwise wait for `promote`.
     pub auto_promote: bool,
 }
@@ -80,6 +103,7 @@ impl Default for PromotionPolicy {
         Self {
             min_agreement: 0.95,
             min_samples: 200,
+            min_coverage: 0.25,
             auto_promote: true,
         }
     }
@@ -139,15 +163,17 @@ impl DistillStore {
         Ok(out)
     }
 
-    /// Puts the student of `task` in shadow with fresh counters (from any state).
+    /// Puts the student of `task` in shadow with fresh counters and no samples (from
+    /// any state).
     pub fn start_shadow(
         &self,
         task: &str,
         by: &str,
         reason: &str,
     ) -> Result<RouteState, DistillError> {
-        self.transition(task, |_| {
-            Change::event(
+        self.transition(task, |tx, _| {
+            clear_samples(tx, self.location(), task)?;
+            Ok(Change::event(
                 RouteState::Shadow {
                     since_ms: crate::now_ms(),
                     agree: 0,
@@ -155,97 +181,107 @@ impl DistillStore {
                 },
                 by,
                 reason,
-            )
+            ))
         })
     }
 
     /// Counts one shadow comparison. A route still on the teacher enters shadow; a
-    /// shadow route that meets `policy` is promoted (by `auto`); a student route is
-    /// left as it is (its agreement is the drift monitor's to watch). Returns the
-    /// state after.
+    /// shadow route whose samples give a selective gate under `policy` is promoted
+    /// (by `auto`) with that gate; a student route is left as it is (its agreement is
+    /// the drift monitor's to watch). Returns the state after.
     pub fn record_shadow(
         &self,
         task: &str,
-        agreed: bool,
+        sample: ShadowSample,
         policy: &PromotionPolicy,
     ) -> Result<RouteState, DistillError> {
-        let hit = u64::from(agreed);
-        self.transition(task, |state| match state {
-            RouteState::Student { .. } => None,
-            RouteState::Teacher => Change::event(
-                RouteState::Shadow {
-                    since_ms: crate::now_ms(),
-                    agree: hit,
-                    total: 1,
-                },
-                "auto",
-                "first shadow sample",
-            )
-            .map(|c| Change {
-                counts: Some((hit, 1)),
-                ..c
-            }),
-            RouteState::Shadow {
-                since_ms,
-                agree,
-                total,
-            } => {
-                let (agree, total) = (agree + hit, total + 1);
-                let share = agree as f64 / total as f64;
-                if policy.auto_promote
-                    && total >= policy.min_samples
-                    && share >= policy.min_agreement
-                {
-                    let reason = format!(
-                        "shadow agreement {agree}/{total} = {:.1}% ≥ {:.1}% over ≥ {} samples \
-                         (Wilson 95% lower bound {:.1}%)",
-                        share * 100.0,
-                        policy.min_agreement * 100.0,
-                        policy.min_samples,
-                        wilson_lower_bound(agree, total, 1.96) * 100.0
-                    );
-                    Some(Change {
-                        state: RouteState::Student {
-                            promoted_at_ms: crate::now_ms(),
-                            by: "auto".into(),
-                            reason: reason.clone(),
+        let loc = self.location();
+        let hit = u64::from(sample.agreed);
+        self.transition(task, |tx, state| {
+            let (since_ms, agree, total) = match state {
+                RouteState::Student { .. } => return Ok(None),
+                RouteState::Teacher => {
+                    clear_samples(tx, loc, task)?;
+                    insert_sample(tx, loc, task, sample)?;
+                    return Ok(Change::event(
+                        RouteState::Shadow {
+                            since_ms: crate::now_ms(),
+                            agree: hit,
+                            total: 1,
                         },
-                        event: Some(("auto".into(), reason)),
-                        counts: Some((agree, total)),
-                    })
-                } else {
-                    Some(Change {
-                        state: RouteState::Shadow {
-                            since_ms: *since_ms,
-                            agree,
-                            total,
-                        },
-                        event: None,
-                        counts: None,
-                    })
+                        "auto",
+                        "first shadow sample",
+                    )
+                    .map(|c| Change {
+                        counts: Some((hit, 1)),
+                        ..c
+                    }));
                 }
-            }
+                RouteState::Shadow {
+                    since_ms,
+                    agree,
+                    total,
+                } => (*since_ms, agree + hit, total + 1),
+            };
+            insert_sample(tx, loc, task, sample)?;
+            let gate = if policy.auto_promote && total >= policy.min_samples {
+                let samples = read_samples(tx, loc, task)?;
+                selective_gate(&samples, policy.min_agreement, policy.min_coverage)
+            } else {
+                None
+            };
+            let Some(gate) = gate else {
+                return Ok(Some(Change {
+                    state: RouteState::Shadow {
+                        since_ms,
+                        agree,
+                        total,
+                    },
+                    event: None,
+                    counts: None,
+                }));
+            };
+            let reason = promotion_reason(&gate, policy);
+            Ok(Some(Change {
+                state: RouteState::Student {
+                    promoted_at_ms: crate::now_ms(),
+                    by: "auto".into(),
+                    reason: reason.clone(),
+                    min_confidence: gate.min_confidence,
+                },
+                event: Some(("auto".into(), reason)),
+                counts: Some((agree, total)),
+            }))
         })
+    }
+
+    /// The samples of the current shadow phase of `task`, oldest first.
+    pub fn shadow_samples(&self, task: &str) -> Result<Vec<ShadowSample>, DistillError> {
+        let conn = self.conn();
+        read_samples(&conn, self.location(), task)
     }
 
     /// Hands the route to the student now (an operator's decision).
     pub fn promote(&self, task: &str, by: &str, reason: &str) -> Result<RouteState, DistillError> {
-        self.transition(task, |_| {
-            Change::event(
+        self.transition(task, |_, _| {
+            Ok(Change::event(
                 RouteState::Student {
                     promoted_at_ms: crate::now_ms(),
                     by: by.to_string(),
                     reason: reason.to_string(),
+                    min_confidence: None,
                 },
                 by,
                 reason,
-            )
+            ))
         })
     }
 
     /// Hands the route back to the teacher (an operator, or the drift policy).
     pub fn demote(&self, task: &str, by: &str, reason: &str) -> Result<RouteState, DistillError> {
-        self.transition(task, |_| Change::event(RouteState::Teacher, by, reason))
+        self.transition(task, |_, _| {
+            Ok(Change::event(RouteState::Teacher, by, reason))
+        })
     }
 
     /// The transitions of `task` (or of every task), oldest first.
@@ -280,12 +316,13 @@ impl DistillStore {
             .collect()
     }
 
-    /// Reads the state, lets `next` decide the change (`None`: none) and writes it
-    /// in one `IMMEDIATE` transaction, logging it when it is an event.
+    /// Reads the state, lets `next` decide the change (`None`: none; it may also
+    /// write samples in the same transaction) and writes it in one `IMMEDIATE`
+    /// transaction, logging it when it is an event.
     fn transition(
         &self,
         task: &str,
-        next: impl FnOnce(&RouteState) -> Option<Change>,
+        next: impl FnOnce(&Transaction<'_>, &RouteState) -> Result<Option<Change>, DistillError>,
     ) -> Result<RouteState, DistillError> {
         let loc = self.location();
         let mut conn = self.conn();
@@ -293,7 +330,8 @@ impl DistillStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_err(loc, "begin a state change"))?;
         let before = read_state(&tx, loc, task)?;
-        let Some(change) = next(&before) else {
+        let Some(change) = next(&tx, &before)? else {
+            tx.commit().map_err(db_err(loc, "commit a state change"))?;
             return Ok(before);
         };
         let after = change.state;
@@ -361,6 +399,74 @@ impl Change {
             counts: None,
         })
     }
+}
+
+/// Why the store promoted a student: its gate and the evidence.
+fn promotion_reason(gate: &SelectiveGate, policy: &PromotionPolicy) -> String {
+    let at = gate
+        .min_confidence
+        .map_or("every request".to_string(), |c| {
+            format!("confidence ≥ {c:.4}")
+        });
+    format!(
+        "selective agreement {}/{} = {:.1}% ≥ {:.1}% at {at}, covering {}/{} = {:.1}% \
+         of the shadow samples (≥ {:.0}%; Wilson 95% lower bound {:.1}%)",
+        gate.agreed,
+        gate.covered,
+        gate.agreement() * 100.0,
+        policy.min_agreement * 100.0,
+        gate.covered,
+        gate.samples,
+        gate.coverage() * 100.0,
+        policy.min_coverage * 100.0,
+        wilson_lower_bound(gate.agreed, gate.covered, 1.96) * 100.0
+    )
+}
+
+/// Most samples of one shadow phase the gate reads (the newest).
+const MAX_SAMPLES: i64 = 20_000;
+
+fn clear_samples(conn: &rusqlite::Connection, loc: &str, task: &str) -> Result<(), DistillError> {
+    conn.execute("DELETE FROM shadow_samples WHERE task = ?1", params![task])
+        .map_err(db_err(loc, "clear shadow samples"))?;
+    Ok(())
+}
+
+fn insert_sample(
+    conn: &rusqlite::Connection,
+    loc: &str,
+    task: &str,
+    sample: ShadowSample,
+) -> Result<(), DistillError> {
+    conn.execute(
+        "INSERT INTO shadow_samples (task, time_ms, confidence, agreed) VALUES (?1, ?2, ?3, ?4)",
+        params![task, crate::now_ms(), sample.confidence, sample.agreed],
+    )
+    .map_err(db_err(loc, "record a shadow sample"))?;
+    Ok(())
+}
+
+fn read_samples(
+    conn: &rusqlite::Connection,
+    loc: &str,
+    task: &str,
+) -> Result<Vec<ShadowSample>, DistillError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT confidence, agreed FROM (SELECT rowid, confidence, agreed FROM \
+             shadow_samples WHERE task = ?1 ORDER BY rowid DESC LIMIT ?2) ORDER BY rowid",
+        )
+        .map_err(db_err(loc, "prepare the sample query"))?;
+    let rows = stmt
+        .query_map(params![task, MAX_SAMPLES], |r| {
+            Ok(ShadowSample {
+                confidence: r.get(0)?,
+                agreed: r.get(1)?,
+            })
+        })
+        .map_err(db_err(loc, "query shadow samples"))?;
+    rows.map(|r| r.map_err(db_err(loc, "read a shadow sample")))
+        .collect()
 }
 
 fn parse_state(location: &str, json: &str) -> Result<RouteState, DistillError> {

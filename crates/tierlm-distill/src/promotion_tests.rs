@@ -7,6 +7,21 @@ fn store() -> DistillStore {
     DistillStore::open_in_memory().unwrap()
 }
 
+/// A sample of a student that has no confidence (plain agreement).
+fn plain(agreed: bool) -> ShadowSample {
+    ShadowSample {
+        confidence: None,
+        agreed,
+    }
+}
+
+fn sure(confidence: f64, agreed: bool) -> ShadowSample {
+    ShadowSample {
+        confidence: Some(confidence),
+        agreed,
+    }
+}
+
 #[test]
 fn a_new_task_is_on_the_teacher() {
     let s = store();
@@ -22,7 +37,7 @@ fn shadow_agreement_promotes_automatically() {
     // 199 samples, 190 agreeing: not enough samples yet.
     for i in 0..199 {
         let st = s
-            .record_shadow("t", i % 20 != 0 || i >= 190, &policy)
+            .record_shadow("t", plain(i % 20 != 0 || i >= 190), &policy)
             .unwrap();
         assert!(st.is_shadow(), "sample {i}: {st:?}");
     }
@@ -31,16 +46,17 @@ fn shadow_agreement_promotes_automatically() {
     };
     assert_eq!((agree, total), (189, 199));
     // The 200th (agreeing) makes 190/200 = 95%.
-    let st = s.record_shadow("t", true, &policy).unwrap();
+    let st = s.record_shadow("t", plain(true), &policy).unwrap();
     let RouteState::Student { by, reason, .. } = &st else {
         panic!("not promoted: {st:?}");
     };
     assert_eq!(by, "auto");
     assert!(reason.contains("190/200"), "{reason}");
+    assert_eq!(st.student_gate(), None);
     assert!(reason.contains("91.0%"), "{reason}");
     assert!(st.student_serves());
     // Further shadow samples leave a student alone.
-    assert_eq!(s.record_shadow("t", false, &policy).unwrap(), st);
+    assert_eq!(s.record_shadow("t", plain(false), &policy).unwrap(), st);
     let events = s.route_events(Some("t")).unwrap();
     assert_eq!(events.len(), 2);
     assert_eq!(
@@ -62,17 +78,70 @@ fn low_agreement_keeps_the_teacher_answering() {
         ..PromotionPolicy::default()
     };
     for i in 0..500 {
-        s.record_shadow("t", i % 10 != 0, &policy).unwrap(); // 90%
+        s.record_shadow("t", plain(i % 10 != 0), &policy).unwrap(); // 90%
     }
     assert!(s.route_state("t").unwrap().is_shadow());
     let manual = PromotionPolicy {
         auto_promote: false,
         min_samples: 1,
         min_agreement: 0.0,
+        min_coverage: 0.0,
     };
     s.start_shadow("u", "ops", "student v2 trained").unwrap();
-    s.record_shadow("u", true, &manual).unwrap();
+    s.record_shadow("u", plain(true), &manual).unwrap();
     assert!(s.route_state("u").unwrap().is_shadow());
+}
+
+#[test]
+fn a_student_sure_of_most_requests_is_promoted_with_a_gate() {
+    let s = store();
+    let policy = PromotionPolicy::default();
+    // 93% overall; on the 160 samples at confidence >= 0.9, 158 agree (98.75%).
+    let mut st = RouteState::Teacher;
+    for i in 0..200u32 {
+        let sample = if i % 5 == 4 {
+            sure(0.5 + f64::from(i) * 1e-4, i % 20 >= 12)
+        } else {
+            sure(0.9 + f64::from(i) * 1e-4, i != 8 && i != 16)
+        };
+        st = s.record_shadow("t", sample, &policy).unwrap();
+    }
+    let RouteState::Student { by, reason, .. } = &st else {
+        panic!("not promoted: {st:?}");
+    };
+    assert_eq!(by, "auto");
+    let gate = st.student_gate().unwrap();
+    assert!((0.5..0.91).contains(&gate), "{gate} ({reason})");
+    assert!(reason.contains("selective agreement"), "{reason}");
+    assert_eq!(s.shadow_samples("t").unwrap().len(), 200);
+    // The plain share would not have promoted it.
+    let overall = s
+        .shadow_samples("t")
+        .unwrap()
+        .iter()
+        .filter(|x| x.agreed)
+        .count();
+    assert!(overall < 190, "{overall}");
+    // The gate survives a read back, and a new shadow phase starts with no samples.
+    assert_eq!(s.route_state("t").unwrap().student_gate(), Some(gate));
+    s.start_shadow("t", "ops", "retrained").unwrap();
+    assert!(s.shadow_samples("t").unwrap().is_empty());
+}
+
+#[test]
+fn a_gate_covering_too_little_does_not_promote() {
+    let s = store();
+    let policy = PromotionPolicy::default();
+    // Sure and right on 20% of the samples, a coin toss on the rest.
+    for i in 0..300u32 {
+        let sample = if i % 5 == 0 {
+            sure(0.99, true)
+        } else {
+            sure(0.6, i % 2 == 0)
+        };
+        s.record_shadow("t", sample, &policy).unwrap();
+    }
+    assert!(s.route_state("t").unwrap().is_shadow());
 }
 
 #[test]

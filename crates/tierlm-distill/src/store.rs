@@ -24,7 +24,8 @@ const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrati
 const CURRENT_VERSION: &str = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations";
 
 /// Entry `i` is schema version `i + 1`. Append only.
-const MIGRATIONS: &[&str] = &["\
+const MIGRATIONS: &[&str] = &[
+    "\
 CREATE TABLE records (
     id            TEXT    NOT NULL PRIMARY KEY,
     time_ms       BIGINT  NOT NULL,
@@ -56,7 +57,17 @@ CREATE TABLE route_events (
     total    BIGINT
 );
 CREATE INDEX route_events_task_time ON route_events (task, time_ms);
-"];
+",
+    "\
+CREATE TABLE shadow_samples (
+    task       TEXT    NOT NULL,
+    time_ms    BIGINT  NOT NULL,
+    confidence REAL,
+    agreed     BOOLEAN NOT NULL
+);
+CREATE INDEX shadow_samples_task ON shadow_samples (task);
+",
+];
 
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 

@@ -106,7 +106,14 @@ fn the_flywheel_turns() {
             .predict(&embed(&format!("new {i}"), 0, label))
             .unwrap();
         state = store
-            .record_shadow("ticket_priority", p.label == labels[label], &policy)
+            .record_shadow(
+                "ticket_priority",
+                tierlm_distill::ShadowSample {
+                    confidence: Some(p.confidence),
+                    agreed: p.label == labels[label],
+                },
+                &policy,
+            )
             .unwrap();
         i += 1;
         assert!(i < 10_000 + 1000, "never promoted: {state:?}");

@@ -12,15 +12,19 @@
 //!   restart.
 //! - **Shadow**: while a task is in shadow, each teacher answer (a sample of them, per
 //!   `shadow_sample_rate`) is compared with the student's prediction for the same
-//!   request; enough agreement promotes the route (the store decides and logs it).
+//!   request, and the comparison is kept with the student's confidence; once the
+//!   student agrees with the teacher on enough of what it is sure of (selective
+//!   agreement, see `tierlm_distill::selective`), the store promotes the route with
+//!   that confidence gate and logs why.
 //! - **Generative students** (`generative_students`: a task's LoRA adapter, served as
 //!   a local model): in shadow, a sample of the teacher-bound requests is also answered
 //!   by the student in the background and compared with the teacher by ROUGE-L F1
 //!   (`min_similarity`); once promoted, the student model answers the task's local
 //!   requests without the cascade's check.
-//! - **Serving**: once promoted, the student answers the task's routine requests when
-//!   its calibrated confidence reaches `student_min_confidence`; below it the request
-//!   takes the normal local cascade. Every student-served request feeds the drift
+//! - **Serving**: once promoted, the student is tier 0: it answers the task's routine
+//!   requests when its calibrated confidence reaches its gate (the one the shadow
+//!   measured, or `student_min_confidence` after an operator's promotion); below it
+//!   the request climbs the local tiers. Every student-served request feeds the drift
 //!   monitor, which alarms (log, metric) and, per policy, demotes the route.
 
 use std::collections::HashMap;
@@ -44,6 +48,8 @@ const STATE_TTL: Duration = Duration::from_secs(2);
 pub struct Consult {
     /// The student answers (promoted, and confident enough).
     pub serve: Option<Prediction>,
+    /// Promoted, but below its gate: this confidence (a tier tried, not answering).
+    pub declined: Option<f64>,
     /// The task is in shadow and this request is sampled: compare this prediction
     /// with the teacher's answer.
     pub shadow: Option<Prediction>,
@@ -298,8 +304,8 @@ impl Distill {
         };
         if shadow {
             return Consult {
-                serve: None,
                 shadow: Some(prediction),
+                ..Consult::default()
             };
         }
         self.observe(
@@ -310,16 +316,22 @@ impl Distill {
                 shadow_agreed: None,
             },
         );
-        if prediction.confidence >= self.config.student_min_confidence {
+        let gate = state
+            .student_gate()
+            .unwrap_or(self.config.student_min_confidence);
+        if prediction.confidence >= gate {
             self.counters
                 .student_answers
                 .fetch_add(1, Ordering::Relaxed);
             Consult {
                 serve: Some(prediction),
-                shadow: None,
+                ..Consult::default()
             }
         } else {
-            Consult::default()
+            Consult {
+                declined: Some(prediction.confidence),
+                ..Consult::default()
+            }
         }
     }
 
@@ -423,6 +435,7 @@ impl Distill {
         }
         if let (Some(shadow), Some(teacher)) = (&learn.shadow, label) {
             let agreed = shadow.label == teacher;
+            let confidence = Some(shadow.confidence);
             let counter = if agreed {
                 &self.counters.shadow_agree
             } else {
@@ -432,7 +445,7 @@ impl Distill {
             let me = Arc::clone(self);
             let task = learn.task.clone();
             self.tasks
-                .spawn_blocking(move || me.record_shadow(&task, agreed));
+                .spawn_blocking(move || me.record_shadow(&task, agreed, confidence));
         }
         if let Some(slot) = &learn.student_answer {
             self.compare_generative(&learn.task, slot, answer);
@@ -465,12 +478,13 @@ impl Distill {
                 "distill: generative shadow sample"
             );
             let _ = tasks
-                .spawn_blocking(move || me.record_shadow(&task, agreed))
+                .spawn_blocking(move || me.record_shadow(&task, agreed, None))
                 .await;
         });
     }
 
-    fn record_shadow(&self, task: &str, agreed: bool) {
+    /// Records one shadow comparison (`confidence`: the student's, when it has one).
+    fn record_shadow(&self, task: &str, agreed: bool, confidence: Option<f64>) {
         self.observe(
             task,
             Observation {
@@ -480,10 +494,11 @@ impl Distill {
             },
         );
         let before = self.state(task);
-        match self
-            .store
-            .record_shadow(task, agreed, &self.config.promotion.policy())
-        {
+        match self.store.record_shadow(
+            task,
+            tierlm_distill::ShadowSample { confidence, agreed },
+            &self.config.promotion.policy(),
+        ) {
             Ok(after) => {
                 if after.student_serves() && !before.student_serves() {
                     tracing::info!(task, state = ?after, "distill: route promoted to its student");
@@ -493,6 +508,11 @@ impl Distill {
             Err(e) => tracing::warn!(task, error = %e, "distill: cannot record a shadow sample"),
         }
     }
+}
+
+/// How a task's label student is named as a tier (`student:sms_spam`).
+pub fn student_name(task: &str) -> String {
+    format!("student:{task}")
 }
 
 /// A student's answer as a chat completion: the label (once per requested choice),
@@ -515,7 +535,7 @@ pub fn student_completion(
         id: tierlm_api::ids::new_id("chatcmpl"),
         object: "chat.completion".into(),
         created: tierlm_api::ids::unix_now(),
-        model: format!("student:{task}"),
+        model: student_name(task),
         choices,
         usage: tierlm_api::Usage::new(0, 0),
         system_fingerprint: None,

@@ -162,6 +162,17 @@ async fn execute(
         });
         return reply(&req, answer, o);
     }
+    if let (Some(confidence), Some(profile)) = (
+        consult.declined.filter(|_| may_answer_locally),
+        decision.profile.as_ref(),
+    ) {
+        // Tier 0 was tried: the promoted student is below its gate.
+        o.tiers.push(TierAttempt {
+            tier: crate::distill::student_name(profile.name()),
+            confidence: Some(confidence),
+            answered: false,
+        });
+    }
     if let Some(model) = generative.serve.as_deref().filter(|_| may_answer_locally) {
         o.reason = Some(Reason::Student);
         if let Some(d) = gw.distill() {
