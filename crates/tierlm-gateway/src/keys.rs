@@ -106,7 +106,7 @@ impl Gateway {
         let Some(secret) = secret else {
             return Err(Denied::new(ApiError::new(
                 ErrorCode::InvalidApiKey,
-                "this server requires a virtual key: send `Authorization: Bearer tk-…`",
+                "this server requires a virtual key: send `Authorization: Bearer tk-…` (or `x-api-key: tk-…`)",
             )));
         };
         let key = match lookup(self, secret).await {

@@ -23,6 +23,7 @@ pub mod chat;
 pub mod cloud_config;
 pub mod completions;
 pub mod config;
+pub mod count;
 pub mod distill;
 pub mod embeddings;
 pub mod gateway;

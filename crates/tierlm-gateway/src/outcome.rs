@@ -49,6 +49,8 @@ impl Route {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
     ChatCompletions,
+    /// Anthropic Messages (`/v1/messages`), answered by the chat core.
+    Messages,
     Completions,
     Embeddings,
 }
@@ -58,15 +60,17 @@ impl Endpoint {
     pub fn as_str(self) -> &'static str {
         match self {
             Endpoint::ChatCompletions => "chat_completions",
+            Endpoint::Messages => "messages",
             Endpoint::Completions => "completions",
             Endpoint::Embeddings => "embeddings",
         }
     }
 
-    /// The OpenAI path (trace spans name it).
+    /// The API path (trace spans name it).
     pub fn path(self) -> &'static str {
         match self {
             Endpoint::ChatCompletions => "/v1/chat/completions",
+            Endpoint::Messages => "/v1/messages",
             Endpoint::Completions => "/v1/completions",
             Endpoint::Embeddings => "/v1/embeddings",
         }

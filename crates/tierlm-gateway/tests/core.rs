@@ -181,6 +181,7 @@ baseline_model = "gpt-4o"
             caller,
             meta: RequestMeta::now(format!("req-{}", self.rows().len()), None),
             hint,
+            endpoint: tierlm_gateway::Endpoint::ChatCompletions,
         };
         self.gw.chat(call).await
     }

@@ -10,7 +10,7 @@ use tierlm_gateway::Gateway;
 use tracing::Instrument;
 
 use crate::error::{method_not_allowed, not_found};
-use crate::handlers::{chat, completions, embeddings, health, models};
+use crate::handlers::{chat, completions, embeddings, health, messages, models};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -19,6 +19,8 @@ pub fn app(state: Gateway) -> Router {
     let limit = state.max_body_bytes();
     Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
+        .route("/v1/messages", post(messages::messages))
+        .route("/v1/messages/count_tokens", post(messages::count_tokens))
         .route("/v1/completions", post(completions::completions))
         .route("/v1/embeddings", post(embeddings::embeddings))
         .route("/v1/models", get(models::list))

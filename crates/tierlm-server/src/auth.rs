@@ -7,23 +7,25 @@
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use tierlm_gateway::keys::Caller;
 use tierlm_gateway::{Endpoint, Gateway};
 
-use crate::error::HttpError;
+use crate::error::Dialect;
 use crate::handlers::request_meta;
 
 /// The caller of a `/v1/` request: `None` for an anonymous one where keys are optional.
 #[derive(Debug, Clone)]
 pub struct Authenticated(pub Option<Caller>);
 
-/// The secret in `Authorization: Bearer …`.
-fn bearer(h: &HeaderMap) -> Option<&str> {
-    h.get("authorization")?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
+/// The secret in `Authorization: Bearer …`, else in `x-api-key` (Anthropic's SDKs).
+fn presented_key(h: &HeaderMap) -> Option<&str> {
+    let bearer = h
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    bearer
+        .or_else(|| h.get("x-api-key").and_then(|v| v.to_str().ok()))
         .map(str::trim)
 }
 
@@ -34,6 +36,7 @@ fn endpoint(req: &Request) -> Option<Endpoint> {
     }
     match req.uri().path() {
         "/v1/chat/completions" => Some(Endpoint::ChatCompletions),
+        "/v1/messages" => Some(Endpoint::Messages),
         "/v1/completions" => Some(Endpoint::Completions),
         "/v1/embeddings" => Some(Endpoint::Embeddings),
         _ => None,
@@ -45,7 +48,7 @@ pub async fn layer(State(gw): State<Gateway>, mut req: Request, next: Next) -> R
     if !req.uri().path().starts_with("/v1/") {
         return next.run(req).await;
     }
-    let secret = bearer(req.headers()).map(str::to_string);
+    let secret = presented_key(req.headers()).map(str::to_string);
     match gw.authenticate(secret.as_deref()).await {
         Ok(caller) => {
             req.extensions_mut().insert(Authenticated(caller));
@@ -57,7 +60,12 @@ pub async fn layer(State(gw): State<Gateway>, mut req: Request, next: Next) -> R
                 gw.record_rejection(meta, endpoint, denied.key.as_deref(), &denied.error)
                     .await;
             }
-            let mut resp = HttpError(denied.error).into_response();
+            let dialect = Dialect::of_path(req.uri().path());
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok());
+            let mut resp = dialect.error(denied.error, id);
             if let Some(retry) = denied.retry_after {
                 if let Ok(v) = HeaderValue::from_str(&retry.to_string()) {
                     resp.headers_mut().insert("retry-after", v);

@@ -172,6 +172,7 @@ async fn ask(gateway: &Gateway, item: &Item, how: Ask, n: usize) -> Answer {
         caller,
         meta: RequestMeta::now(format!("eval-{n}"), None),
         hint,
+        endpoint: tierlm_gateway::Endpoint::ChatCompletions,
     };
     let result = gateway.chat(call).await;
     answer.latency_ms = started.elapsed().as_secs_f64() * 1000.0;

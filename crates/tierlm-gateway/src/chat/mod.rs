@@ -31,6 +31,8 @@ pub struct ChatCall {
     pub meta: RequestMeta,
     /// The client's route hint (`x-tierlm-route`), already parsed by the edge.
     pub hint: Option<Hint>,
+    /// The dialect's endpoint, for the ledger, metrics and traces.
+    pub endpoint: Endpoint,
 }
 
 /// One event of a streamed chat answer.
@@ -50,13 +52,9 @@ impl Gateway {
             caller,
             meta,
             hint,
+            endpoint,
         } = call;
-        let mut outcome = Outcome::for_caller(
-            meta,
-            Endpoint::ChatCompletions,
-            &request.model,
-            caller.as_ref(),
-        );
+        let mut outcome = Outcome::for_caller(meta, endpoint, &request.model, caller.as_ref());
         outcome.max_tokens = request.max_completion_tokens.or(request.max_tokens);
         outcome.temperature = request.temperature;
         outcome.streaming = request.stream == Some(true);

@@ -7,17 +7,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use futures::StreamExt;
 use tierlm_api::chat::{ChatCompletionChunk, ChatCompletionRequest};
-use tierlm_api::ApiError;
 use tierlm_gateway::{Body, ChatCall, ChatEvent, Endpoint, Gateway};
-use tierlm_router::Hint;
 
 use crate::auth::Authenticated;
 use crate::error::HttpError;
 use crate::extract::OpenAiJson;
-use crate::handlers::{facts_headers, request_meta, stream_options};
+use crate::handlers::{facts_headers, request_meta, route_hint, stream_options};
 use crate::sse::{self, SseFrame};
-
-const HINT_HEADER: &str = "x-tierlm-route";
 
 pub async fn chat_completions(
     State(gw): State<Gateway>,
@@ -28,7 +24,7 @@ pub async fn chat_completions(
     let meta = request_meta(&headers);
     let parsed = body.map_err(|e| e.0).and_then(|OpenAiJson(req)| {
         let (_, include_usage) = stream_options(req.stream, req.stream_options.as_ref())?;
-        Ok((req, include_usage, hint(&headers)?))
+        Ok((req, include_usage, route_hint(&headers)?))
     });
     let (request, include_usage, hint) = match parsed {
         Ok(p) => p,
@@ -44,6 +40,7 @@ pub async fn chat_completions(
         caller,
         meta,
         hint,
+        endpoint: Endpoint::ChatCompletions,
     };
     match gw.chat(call).await {
         Ok(answer) => {
@@ -56,24 +53,6 @@ pub async fn chat_completions(
             }
         }
         Err(e) => HttpError(e).into_response(),
-    }
-}
-
-/// The client's route hint (`x-tierlm-route: local|local:MODEL|cloud`).
-fn hint(headers: &HeaderMap) -> Result<Option<Hint>, ApiError> {
-    match headers.get(HINT_HEADER) {
-        None => Ok(None),
-        Some(v) => v
-            .to_str()
-            .ok()
-            .and_then(Hint::parse)
-            .map(Some)
-            .ok_or_else(|| {
-                ApiError::invalid(
-                    HINT_HEADER,
-                    "the `x-tierlm-route` header must be `local`, `local:MODEL` or `cloud`",
-                )
-            }),
     }
 }
 

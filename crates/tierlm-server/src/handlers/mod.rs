@@ -4,12 +4,16 @@ pub mod chat;
 pub mod completions;
 pub mod embeddings;
 pub mod health;
+pub mod messages;
 pub mod models;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use tierlm_api::chat::StreamOptions;
 use tierlm_api::ApiError;
 use tierlm_gateway::{Facts, RequestMeta};
+use tierlm_router::Hint;
+
+const HINT_HEADER: &str = "x-tierlm-route";
 
 /// What the edge knows of a request before the core sees it: its id (set by the
 /// request-id layer) and the client's trace context.
@@ -80,4 +84,22 @@ pub fn stream_options(
         stream,
         options.and_then(|o| o.include_usage).unwrap_or(false),
     ))
+}
+
+/// The client's route hint (`x-tierlm-route: local|local:MODEL|cloud`).
+pub fn route_hint(headers: &HeaderMap) -> Result<Option<Hint>, ApiError> {
+    match headers.get(HINT_HEADER) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(Hint::parse)
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    HINT_HEADER,
+                    "the `x-tierlm-route` header must be `local`, `local:MODEL` or `cloud`",
+                )
+            }),
+    }
 }
