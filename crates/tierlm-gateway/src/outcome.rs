@@ -51,6 +51,8 @@ pub enum Endpoint {
     ChatCompletions,
     /// Anthropic Messages (`/v1/messages`), answered by the chat core.
     Messages,
+    /// OpenAI Responses (`/v1/responses`), answered by the chat core.
+    Responses,
     Completions,
     Embeddings,
 }
@@ -61,6 +63,7 @@ impl Endpoint {
         match self {
             Endpoint::ChatCompletions => "chat_completions",
             Endpoint::Messages => "messages",
+            Endpoint::Responses => "responses",
             Endpoint::Completions => "completions",
             Endpoint::Embeddings => "embeddings",
         }
@@ -71,6 +74,7 @@ impl Endpoint {
         match self {
             Endpoint::ChatCompletions => "/v1/chat/completions",
             Endpoint::Messages => "/v1/messages",
+            Endpoint::Responses => "/v1/responses",
             Endpoint::Completions => "/v1/completions",
             Endpoint::Embeddings => "/v1/embeddings",
         }

@@ -10,7 +10,7 @@ use tierlm_gateway::Gateway;
 use tracing::Instrument;
 
 use crate::error::{method_not_allowed, not_found};
-use crate::handlers::{chat, completions, embeddings, health, messages, models};
+use crate::handlers::{chat, completions, embeddings, health, messages, models, responses};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -21,6 +21,16 @@ pub fn app(state: Gateway) -> Router {
         .route("/v1/chat/completions", post(chat::chat_completions))
         .route("/v1/messages", post(messages::messages))
         .route("/v1/messages/count_tokens", post(messages::count_tokens))
+        .route("/v1/responses", post(responses::create))
+        .route(
+            "/v1/responses/{id}",
+            get(responses::nothing_stored).delete(responses::nothing_stored),
+        )
+        .route("/v1/responses/{id}/cancel", post(responses::nothing_stored))
+        .route(
+            "/v1/responses/{id}/input_items",
+            get(responses::nothing_stored),
+        )
         .route("/v1/completions", post(completions::completions))
         .route("/v1/embeddings", post(embeddings::embeddings))
         .route("/v1/models", get(models::list))

@@ -37,6 +37,7 @@ fn endpoint(req: &Request) -> Option<Endpoint> {
     match req.uri().path() {
         "/v1/chat/completions" => Some(Endpoint::ChatCompletions),
         "/v1/messages" => Some(Endpoint::Messages),
+        "/v1/responses" => Some(Endpoint::Responses),
         "/v1/completions" => Some(Endpoint::Completions),
         "/v1/embeddings" => Some(Endpoint::Embeddings),
         _ => None,

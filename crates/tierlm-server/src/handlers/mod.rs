@@ -6,6 +6,7 @@ pub mod embeddings;
 pub mod health;
 pub mod messages;
 pub mod models;
+pub mod responses;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use tierlm_api::chat::StreamOptions;
