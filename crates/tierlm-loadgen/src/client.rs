@@ -1,12 +1,13 @@
-//! One request and its outcome: POST the prepared chat-completions body, read the whole
-//! answer (every SSE chunk for a stream), and classify it. Latency is measured from the
+//! One request and its outcome: POST the prepared body (Chat Completions, Responses or
+//! Anthropic Messages: [`Dialect`]), read the whole answer (every SSE chunk for a
+//! stream), and classify it. Latency is measured from the
 //! request's *scheduled* time, so time a request spent waiting behind a slow generator
 //! or a full connection pool counts against the server, as an open-loop benchmark must.
 //!
 //! Classes: `ok`; `http_NNN` (a non-2xx status); `timeout` (no complete answer within
 //! the request timeout); `connect` (refused, unreachable); `io` (reset or other transport
 //! failure before the status); `stream_cut` (the body failed midway); `bad_body` (a 2xx
-//! that is not a chat completion, or a stream without `data: [DONE]`);
+//! that is not the dialect's answer, or a stream without the dialect's last event);
 //! `client_overload` (not sent: too many requests already in flight).
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,9 +19,44 @@ use crate::stats::{truncate, ErrorSample};
 /// How many bytes of an error body are kept.
 const ERROR_BODY_MAX: usize = 400;
 
+/// How many bytes of a stream's end are kept to judge it.
+const TAIL_MAX: usize = 8192;
+
+/// The API a request speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Dialect {
+    /// OpenAI Chat Completions (`/v1/chat/completions`).
+    Chat,
+    /// OpenAI Responses (`/v1/responses`).
+    Responses,
+    /// Anthropic Messages (`/v1/messages`).
+    Messages,
+}
+
+impl Dialect {
+    /// The field a whole answer must have as an array.
+    fn answer_field(self) -> &'static str {
+        match self {
+            Dialect::Chat => "choices",
+            Dialect::Responses => "output",
+            Dialect::Messages => "content",
+        }
+    }
+
+    /// What the last event of a complete stream holds.
+    fn stream_end(self) -> &'static str {
+        match self {
+            Dialect::Chat => "data: [DONE]",
+            Dialect::Responses => "\"type\":\"response.completed\"",
+            Dialect::Messages => "\"type\":\"message_stop\"",
+        }
+    }
+}
+
 /// Everything a request needs, shared by all of them.
 #[derive(Debug)]
 pub struct Target {
+    pub dialect: Dialect,
     pub client: reqwest::Client,
     pub url: String,
     pub auth: Option<String>,
@@ -76,9 +112,15 @@ impl Verdict {
 }
 
 /// Judge a complete 2xx non-streamed body.
-pub fn judge_json(body: &[u8]) -> Verdict {
+pub fn judge_json(dialect: Dialect, body: &[u8]) -> Verdict {
     match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(v) if v.get("choices").and_then(|c| c.as_array()).is_some() => Verdict::ok(),
+        Ok(v)
+            if v.get(dialect.answer_field())
+                .and_then(|c| c.as_array())
+                .is_some() =>
+        {
+            Verdict::ok()
+        }
         _ => Verdict::err(
             "bad_body",
             None,
@@ -87,16 +129,21 @@ pub fn judge_json(body: &[u8]) -> Verdict {
     }
 }
 
-/// Judge the last bytes of a complete 2xx stream: it must end with `data: [DONE]`.
-pub fn judge_stream_tail(tail: &[u8]) -> Verdict {
+/// Judge the last bytes of a complete 2xx stream: its last event must be the
+/// dialect's end (`data: [DONE]`, `response.completed`, `message_stop`).
+pub fn judge_stream_tail(dialect: Dialect, tail: &[u8]) -> Verdict {
     let text = String::from_utf8_lossy(tail);
-    if text.trim_end().ends_with("data: [DONE]") {
+    let last = text.trim_end().rsplit("\n\n").next().unwrap_or_default();
+    if last.contains(dialect.stream_end()) {
         Verdict::ok()
     } else {
         Verdict::err(
             "bad_body",
             None,
-            format!("stream did not end with `data: [DONE]`; last bytes: {text}"),
+            format!(
+                "stream did not end with `{}`; last bytes: {text}",
+                dialect.stream_end()
+            ),
         )
     }
 }
@@ -137,12 +184,13 @@ async fn exchange(t: &Target, due: Instant, ttft: &mut Option<Duration>) -> Verd
     }
     if !t.stream {
         return match resp.bytes().await {
-            Ok(b) => judge_json(&b),
+            Ok(b) => judge_json(t.dialect, &b),
             Err(e) => Verdict::err("stream_cut", None, e.to_string()),
         };
     }
-    // Keep only the last bytes: enough to see the final event.
-    let mut tail: Vec<u8> = Vec::with_capacity(256);
+    // Keep only the last bytes: enough to see the final event (a Responses
+    // `response.completed` repeats the whole response, so keep a few kB).
+    let mut tail: Vec<u8> = Vec::with_capacity(TAIL_MAX);
     loop {
         match resp.chunk().await {
             Ok(Some(c)) => {
@@ -150,12 +198,12 @@ async fn exchange(t: &Target, due: Instant, ttft: &mut Option<Duration>) -> Verd
                     *ttft = Some(due.elapsed());
                 }
                 tail.extend_from_slice(&c);
-                if tail.len() > 256 {
-                    let cut = tail.len() - 128;
+                if tail.len() > TAIL_MAX {
+                    let cut = tail.len() - TAIL_MAX / 2;
                     tail.drain(..cut);
                 }
             }
-            Ok(None) => return judge_stream_tail(&tail),
+            Ok(None) => return judge_stream_tail(t.dialect, &tail),
             Err(e) => return Verdict::err("stream_cut", None, e.to_string()),
         }
     }
@@ -205,28 +253,52 @@ mod tests {
 
     #[test]
     fn json_bodies() {
+        let chat = Dialect::Chat;
         assert_eq!(
-            judge_json(br#"{"id":"x","choices":[{"message":{"content":"hi"}}]}"#).class,
+            judge_json(
+                chat,
+                br#"{"id":"x","choices":[{"message":{"content":"hi"}}]}"#
+            )
+            .class,
             "ok"
         );
-        let bad = judge_json(br#"{"error":{"message":"nope"}}"#);
+        let bad = judge_json(chat, br#"{"error":{"message":"nope"}}"#);
         assert_eq!(bad.class, "bad_body");
         assert!(bad.body.unwrap_or_default().contains("nope"));
-        assert_eq!(judge_json(b"not json").class, "bad_body");
-        assert_eq!(judge_json(br#"{"choices":null}"#).class, "bad_body");
+        assert_eq!(judge_json(chat, b"not json").class, "bad_body");
+        assert_eq!(judge_json(chat, br#"{"choices":null}"#).class, "bad_body");
+        assert_eq!(
+            judge_json(Dialect::Responses, br#"{"output":[]}"#).class,
+            "ok"
+        );
+        assert_eq!(
+            judge_json(Dialect::Messages, br#"{"content":[]}"#).class,
+            "ok"
+        );
+        assert_eq!(
+            judge_json(Dialect::Messages, br#"{"choices":[]}"#).class,
+            "bad_body"
+        );
     }
 
     #[test]
     fn stream_tails() {
+        let chat = Dialect::Chat;
         assert_eq!(
-            judge_stream_tail(b"data: {\"choices\":[]}\n\ndata: [DONE]\n\n").class,
+            judge_stream_tail(chat, b"data: {\"choices\":[]}\n\ndata: [DONE]\n\n").class,
             "ok"
         );
-        assert_eq!(judge_stream_tail(b"data: [DONE]").class, "ok");
+        assert_eq!(judge_stream_tail(chat, b"data: [DONE]").class, "ok");
         assert_eq!(
-            judge_stream_tail(b"data: {\"choices\":[]}\n\n").class,
+            judge_stream_tail(chat, b"data: {\"choices\":[]}\n\n").class,
             "bad_body"
         );
-        assert_eq!(judge_stream_tail(b"").class, "bad_body");
+        assert_eq!(judge_stream_tail(chat, b"").class, "bad_body");
+        let end = b"event: message_delta\ndata: {}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+        assert_eq!(judge_stream_tail(Dialect::Messages, end).class, "ok");
+        let cut = b"event: message_delta\ndata: {\"type\":\"message_delta\"}\n\n";
+        assert_eq!(judge_stream_tail(Dialect::Messages, cut).class, "bad_body");
+        let done = b"event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":9}\n\n";
+        assert_eq!(judge_stream_tail(Dialect::Responses, done).class, "ok");
     }
 }

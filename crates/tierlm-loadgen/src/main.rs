@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::client::Target;
+use crate::client::{Dialect, Target};
 use crate::run::Report;
 use crate::schedule::Schedule;
 
@@ -38,6 +38,9 @@ struct Args {
     /// Full URL, e.g. http://127.0.0.1:8080/v1/chat/completions
     #[arg(long)]
     url: String,
+    /// The API the body speaks (and the answer is judged by)
+    #[arg(long, value_enum, default_value = "chat")]
+    dialect: Dialect,
     /// Requests per second
     #[arg(long)]
     rate: f64,
@@ -112,11 +115,18 @@ fn build_body(args: &Args) -> Result<Vec<u8>, String> {
             serde_json::from_str(&text)
                 .map_err(|e| format!("--body-file {}: not JSON: {e}", p.display()))?
         }
-        None => serde_json::json!({
-            "model": args.model,
-            "messages": [{"role": "user", "content": args.prompt}],
-            "max_tokens": args.max_tokens,
-        }),
+        None => match args.dialect {
+            Dialect::Chat | Dialect::Messages => serde_json::json!({
+                "model": args.model,
+                "messages": [{"role": "user", "content": args.prompt}],
+                "max_tokens": args.max_tokens,
+            }),
+            Dialect::Responses => serde_json::json!({
+                "model": args.model,
+                "input": args.prompt,
+                "max_output_tokens": args.max_tokens,
+            }),
+        },
     };
     let obj = v
         .as_object_mut()
@@ -178,6 +188,7 @@ fn real_main() -> Result<(), String> {
         .build()
         .map_err(|e| format!("HTTP client: {e}"))?;
     let target = Arc::new(Target {
+        dialect: args.dialect,
         client,
         url: args.url.clone(),
         auth: args.api_key.as_ref().map(|k| format!("Bearer {k}")),
