@@ -135,6 +135,24 @@ pub struct ChatMessage {
     pub tool_call_id: Option<String>,
 }
 
+impl ChatMessage {
+    /// A message of `role` with `content` and nothing else.
+    pub fn new(role: Role, content: MessageContent) -> Self {
+        Self {
+            role,
+            content: Some(content),
+            name: None,
+            tool_calls: None,
+            tool_call_id: None,
+        }
+    }
+
+    /// A plain-text message of `role`.
+    pub fn text(role: Role, text: impl Into<String>) -> Self {
+        Self::new(role, MessageContent::Text(text.into()))
+    }
+}
+
 /// Message content: plain text or a list of typed parts.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(untagged)]

@@ -19,7 +19,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tierlm_api::chat::{ChatCompletionRequest, ChatMessage, MessageContent, Role};
+use tierlm_api::chat::{ChatCompletionRequest, ChatMessage, Role};
 
 use crate::classify::{Classifier, Embedder, Verdict};
 use crate::config::{Class, DefaultRoute, OverBudget, ProfileConfig, RouterConfig, RuleRoute};
@@ -480,11 +480,11 @@ impl Router {
             }
         }
         if !system.is_empty() {
-            messages.push(text_message(Role::System, system.join("\n\n")));
+            messages.push(ChatMessage::text(Role::System, system.join("\n\n")));
         }
         for shot in &cfg.few_shot {
-            messages.push(text_message(Role::User, shot.input.clone()));
-            messages.push(text_message(Role::Assistant, shot.output.clone()));
+            messages.push(ChatMessage::text(Role::User, shot.input.clone()));
+            messages.push(ChatMessage::text(Role::Assistant, shot.output.clone()));
         }
         messages.extend(rest);
         out.messages = messages;
@@ -502,16 +502,6 @@ fn r_route(r: RuleRoute) -> Route {
 
 fn matches(want: &Option<String>, have: Option<&str>) -> bool {
     want.as_deref().is_none_or(|w| have == Some(w))
-}
-
-fn text_message(role: Role, text: String) -> ChatMessage {
-    ChatMessage {
-        role,
-        content: Some(MessageContent::Text(text)),
-        name: None,
-        tool_calls: None,
-        tool_call_id: None,
-    }
 }
 
 struct NoEmbedder;

@@ -102,15 +102,18 @@ fn messages(
 ) -> Result<Vec<ChatMessage>, ApiError> {
     let mut out = Vec::with_capacity(turns.len() + 1);
     if let Some(system) = system {
-        out.push(text_message(Role::System, plain_text(system, "system")?));
+        out.push(ChatMessage::text(
+            Role::System,
+            plain_text(system, "system")?,
+        ));
     }
     for (i, turn) in turns.into_iter().enumerate() {
         let at = format!("messages[{i}].content");
         match (turn.role, turn.content) {
             (InputRole::System, content) => {
-                out.push(text_message(Role::System, plain_text(content, &at)?));
+                out.push(ChatMessage::text(Role::System, plain_text(content, &at)?));
             }
-            (role, StringOr::Text(text)) => out.push(text_message(chat_role(role), text)),
+            (role, StringOr::Text(text)) => out.push(ChatMessage::text(chat_role(role), text)),
             (InputRole::User, StringOr::Blocks(blocks)) => user_turn(blocks, &at, &mut out)?,
             (InputRole::Assistant, StringOr::Blocks(blocks)) => {
                 out.push(assistant_turn(blocks, &at)?)
@@ -125,16 +128,6 @@ fn chat_role(role: InputRole) -> Role {
         InputRole::User => Role::User,
         InputRole::Assistant => Role::Assistant,
         InputRole::System => Role::System,
-    }
-}
-
-fn text_message(role: Role, text: String) -> ChatMessage {
-    ChatMessage {
-        role,
-        content: Some(MessageContent::Text(text)),
-        name: None,
-        tool_calls: None,
-        tool_call_id: None,
     }
 }
 
@@ -227,13 +220,7 @@ fn user_turn(
             }] if kind == "text" => MessageContent::Text(t.clone()),
             _ => MessageContent::Parts(parts),
         };
-        out.push(ChatMessage {
-            role: Role::User,
-            content: Some(content),
-            name: None,
-            tool_calls: None,
-            tool_call_id: None,
-        });
+        out.push(ChatMessage::new(Role::User, content));
     }
     Ok(())
 }

@@ -87,10 +87,10 @@ pub fn to_chat(req: CreateResponse) -> Result<(ChatCompletionRequest, Echo), Api
     };
     let mut messages = Vec::new();
     if let Some(i) = &req.instructions {
-        messages.push(message(Role::System, MessageContent::Text(i.clone())));
+        messages.push(ChatMessage::text(Role::System, i.clone()));
     }
     match input {
-        StringOr::Text(t) => messages.push(message(Role::User, MessageContent::Text(t))),
+        StringOr::Text(t) => messages.push(ChatMessage::text(Role::User, t)),
         StringOr::Blocks(items) => {
             for (i, item) in items.iter().enumerate() {
                 input_item(item, &format!("input[{i}]"), &mut messages)?;
@@ -150,16 +150,6 @@ pub fn to_chat(req: CreateResponse) -> Result<(ChatCompletionRequest, Echo), Api
     Ok((chat, echo))
 }
 
-fn message(role: Role, content: MessageContent) -> ChatMessage {
-    ChatMessage {
-        role,
-        content: Some(content),
-        name: None,
-        tool_calls: None,
-        tool_call_id: None,
-    }
-}
-
 fn str_field<'a>(item: &'a Value, key: &str, at: &str) -> Result<&'a str, ApiError> {
     item.get(key).and_then(Value::as_str).ok_or_else(|| {
         ApiError::invalid(&format!("{at}.{key}"), format!("`{key}` must be a string"))
@@ -186,7 +176,7 @@ fn input_item(item: &Value, at: &str, out: &mut Vec<ChatMessage>) -> Result<(), 
                 }
             };
             let content = content(item.get("content"), &format!("{at}.content"))?;
-            out.push(message(role, content));
+            out.push(ChatMessage::new(role, content));
         }
         Some("function_call") => {
             let call = ToolCall {

@@ -7,12 +7,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use futures::StreamExt;
 use tierlm_api::chat::{ChatCompletionChunk, ChatCompletionRequest};
-use tierlm_gateway::{Body, ChatCall, ChatEvent, Endpoint, Gateway};
+use tierlm_gateway::{Body, ChatEvent, Endpoint, Gateway};
 
 use crate::auth::Authenticated;
 use crate::error::HttpError;
 use crate::extract::OpenAiJson;
-use crate::handlers::{facts_headers, request_meta, route_hint, stream_options};
+use crate::handlers::{answer_chat, facts_headers, request_meta, route_hint, stream_options};
 use crate::sse::{self, SseFrame};
 
 pub async fn chat_completions(
@@ -22,27 +22,12 @@ pub async fn chat_completions(
     body: Result<OpenAiJson<ChatCompletionRequest>, HttpError>,
 ) -> Response {
     let meta = request_meta(&headers);
+    let mut include_usage = false;
     let parsed = body.map_err(|e| e.0).and_then(|OpenAiJson(req)| {
-        let (_, include_usage) = stream_options(req.stream, req.stream_options.as_ref())?;
-        Ok((req, include_usage, route_hint(&headers)?))
+        (_, include_usage) = stream_options(req.stream, req.stream_options.as_ref())?;
+        Ok((req, route_hint(&headers)?))
     });
-    let (request, include_usage, hint) = match parsed {
-        Ok(p) => p,
-        Err(e) => {
-            let key = caller.as_ref().map(|c| c.key.as_ref());
-            gw.record_rejection(meta, Endpoint::ChatCompletions, key, &e)
-                .await;
-            return HttpError(e).into_response();
-        }
-    };
-    let call = ChatCall {
-        request,
-        caller,
-        meta,
-        hint,
-        endpoint: Endpoint::ChatCompletions,
-    };
-    match gw.chat(call).await {
+    match answer_chat(&gw, caller, meta, Endpoint::ChatCompletions, parsed).await {
         Ok(answer) => {
             let headers = facts_headers(&answer.facts);
             match answer.body {

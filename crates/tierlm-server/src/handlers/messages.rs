@@ -15,12 +15,12 @@ use tierlm_api::anthropic::{
 };
 use tierlm_api::chat::ChatCompletionChunk;
 use tierlm_api::ApiError;
-use tierlm_gateway::{Body, ChatCall, ChatEvent, Endpoint, Gateway};
+use tierlm_gateway::{Body, ChatEvent, Endpoint, Gateway};
 
 use crate::auth::Authenticated;
 use crate::error::{Dialect, HttpError};
 use crate::extract::OpenAiJson;
-use crate::handlers::{facts_headers, request_meta, route_hint};
+use crate::handlers::{answer_chat, facts_headers, request_meta, route_hint};
 use crate::sse::{self, SseFrame};
 
 fn error(e: ApiError, request_id: &str) -> Response {
@@ -45,22 +45,7 @@ pub async fn messages(
     let parsed = body
         .map_err(|e| e.0)
         .and_then(|OpenAiJson(req)| Ok((to_chat(req)?, route_hint(&headers)?)));
-    let (request, hint) = match parsed {
-        Ok(p) => p,
-        Err(e) => {
-            let key = caller.as_ref().map(|c| c.key.as_ref());
-            gw.record_rejection(meta, Endpoint::Messages, key, &e).await;
-            return error(e, &request_id);
-        }
-    };
-    let call = ChatCall {
-        request,
-        caller,
-        meta,
-        hint,
-        endpoint: Endpoint::Messages,
-    };
-    let resp = match gw.chat(call).await {
+    let resp = match answer_chat(&gw, caller, meta, Endpoint::Messages, parsed).await {
         Ok(answer) => {
             let headers = facts_headers(&answer.facts);
             match answer.body {

@@ -9,9 +9,11 @@ pub mod models;
 pub mod responses;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use tierlm_api::chat::ChatCompletionRequest;
 use tierlm_api::chat::StreamOptions;
 use tierlm_api::ApiError;
-use tierlm_gateway::{Facts, RequestMeta};
+use tierlm_gateway::keys::Caller;
+use tierlm_gateway::{ChatAnswer, ChatCall, Endpoint, Facts, Gateway, RequestMeta};
 use tierlm_router::Hint;
 
 const HINT_HEADER: &str = "x-tierlm-route";
@@ -29,6 +31,34 @@ pub fn request_meta(headers: &HeaderMap) -> RequestMeta {
         text("x-request-id").unwrap_or_default(),
         text("traceparent"),
     )
+}
+
+/// Hands a chat request of any dialect, already translated, to the core. A request
+/// that did not parse or translate gets its ledger row (a rejection) here; the caller
+/// writes the answer or the error in its dialect's shape.
+pub async fn answer_chat(
+    gw: &Gateway,
+    caller: Option<Caller>,
+    meta: RequestMeta,
+    endpoint: Endpoint,
+    parsed: Result<(ChatCompletionRequest, Option<Hint>), ApiError>,
+) -> Result<ChatAnswer, ApiError> {
+    let (request, hint) = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            let key = caller.as_ref().map(|c| c.key.as_ref());
+            gw.record_rejection(meta, endpoint, key, &e).await;
+            return Err(e);
+        }
+    };
+    let call = ChatCall {
+        request,
+        caller,
+        meta,
+        hint,
+        endpoint,
+    };
+    gw.chat(call).await
 }
 
 fn set(h: &mut HeaderMap, name: &'static str, value: &str) {

@@ -11,12 +11,12 @@ use futures::StreamExt;
 use tierlm_api::chat::ChatCompletionChunk;
 use tierlm_api::responses::{response_from_chat, to_chat, CreateResponse, ResponseStream};
 use tierlm_api::{ApiError, ErrorCode};
-use tierlm_gateway::{Body, ChatCall, ChatEvent, Endpoint, Gateway};
+use tierlm_gateway::{Body, ChatEvent, Endpoint, Gateway};
 
 use crate::auth::Authenticated;
 use crate::error::HttpError;
 use crate::extract::OpenAiJson;
-use crate::handlers::{facts_headers, request_meta, route_hint};
+use crate::handlers::{answer_chat, facts_headers, request_meta, route_hint};
 use crate::sse::{self, SseFrame};
 
 pub async fn create(
@@ -26,27 +26,15 @@ pub async fn create(
     body: Result<OpenAiJson<CreateResponse>, HttpError>,
 ) -> Response {
     let meta = request_meta(&headers);
-    let parsed = body
-        .map_err(|e| e.0)
-        .and_then(|OpenAiJson(req)| Ok((to_chat(req)?, route_hint(&headers)?)));
-    let ((request, echo), hint) = match parsed {
-        Ok(p) => p,
-        Err(e) => {
-            let key = caller.as_ref().map(|c| c.key.as_ref());
-            gw.record_rejection(meta, Endpoint::Responses, key, &e)
-                .await;
-            return HttpError(e).into_response();
-        }
-    };
-    let call = ChatCall {
-        request,
-        caller,
-        meta,
-        hint,
-        endpoint: Endpoint::Responses,
-    };
-    match gw.chat(call).await {
+    let mut echo = None;
+    let parsed = body.map_err(|e| e.0).and_then(|OpenAiJson(req)| {
+        let (request, e) = to_chat(req)?;
+        echo = Some(e);
+        Ok((request, route_hint(&headers)?))
+    });
+    match answer_chat(&gw, caller, meta, Endpoint::Responses, parsed).await {
         Ok(answer) => {
+            let echo = echo.unwrap_or_default();
             let headers = facts_headers(&answer.facts);
             match answer.body {
                 Body::Whole(c) => {
