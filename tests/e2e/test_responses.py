@@ -9,17 +9,14 @@ paths that would need a stored response say so.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import tempfile
 
 import httpx
 import openai
 import pytest
 
-from cloud_fixtures import local_and_mock, start_gateway, start_mock
+from cloud_fixtures import dialects_gateway
 from helpers import assert_error, ledger_committed
-from test_anthropic import CONFIG
 from vendor_specs import assert_openai, assert_responses_event
 
 SMOL = "smollm2-135m"
@@ -30,18 +27,8 @@ WEATHER = {"type": "function", "name": "get_weather", "description": "Weather in
 
 @pytest.fixture(scope="module")
 def gateway():
-    mock = start_mock()
-    db = os.path.join(tempfile.mkdtemp(prefix="responses-ledger-"), "tierlm.db")
-    try:
-        gw, cfg = start_gateway(local_and_mock(mock.url, 2048) + CONFIG.format(mock=mock.url, db=db))
-    except RuntimeError:
-        mock.stop()
-        raise
-    gw.db = db
-    yield gw
-    gw.stop()
-    mock.stop()
-    os.unlink(cfg)
+    with dialects_gateway() as gw:
+        yield gw
 
 
 @pytest.fixture(scope="module")

