@@ -15,22 +15,27 @@ import copy
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 
 from cloud_fixtures import dialects_gateway
 from vendor_specs import vendor_doc
 
 MODELS = ["smollm2-135m", "auto", "frontier", "claude-mock"]
 EXAMPLES = 100
+# A request's own deadline: long enough for any valid small answer.
+TIMEOUT_S = 30
 
 
 def narrowed(doc: dict, path: str, request: str, limits: dict) -> dict:
     """`doc` with only `POST path`, whose request schema also requires one of MODELS and
-    the given maxima (an extra `allOf` member, so the vendor's own schema is untouched)."""
+    the given output limits, present and small (an extra `allOf` member, so the vendor's
+    own schema is untouched): without one, a local model writes to the end of its
+    context."""
     out = copy.deepcopy(doc)
     out["paths"] = {path: {"post": out["paths"][path]["post"]}}
     schemas = out["components"]["schemas"]
-    extra = {"properties": {"model": {"type": "string", "enum": MODELS},
+    extra = {"required": ["model", *limits],
+             "properties": {"model": {"type": "string", "enum": MODELS},
                             **{k: {"type": "integer", "minimum": lo, "maximum": hi}
                                for k, (lo, hi) in limits.items()}}}
     original = schemas[request]
@@ -42,25 +47,6 @@ def narrowed(doc: dict, path: str, request: str, limits: dict) -> dict:
 def gateway():
     with dialects_gateway() as gw:
         yield gw
-
-
-@pytest.fixture(scope="module")
-def chat_schema():
-    doc = narrowed(vendor_doc("openai"), "/chat/completions", "CreateChatCompletionRequest",
-                   {"max_tokens": (1, 8), "max_completion_tokens": (1, 8), "n": (1, 2)})
-    return schemathesis.openapi.from_dict(doc)
-
-
-@pytest.fixture(scope="module")
-def responses_schema():
-    doc = narrowed(vendor_doc("openai"), "/responses", "CreateResponse", {"max_output_tokens": (16, 16)})
-    return schemathesis.openapi.from_dict(doc)
-
-
-@pytest.fixture(scope="module")
-def messages_schema():
-    doc = narrowed(vendor_doc("anthropic"), "/v1/messages", "CreateMessageParams", {"max_tokens": (1, 8)})
-    return schemathesis.openapi.from_dict(doc)
 
 
 def check(response, anthropic_shape: bool):
@@ -76,27 +62,37 @@ def check(response, anthropic_shape: bool):
         assert isinstance(body["error"]["message"], str) and body["error"]["code"], body
 
 
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
-                suppress_health_check=list(HealthCheck))
+def fuzz(doc: dict, path: str, base_url: str, anthropic_shape: bool):
+    """EXAMPLES generated requests to `POST path` (schemathesis' strategies driven by
+    hypothesis directly: its pytest plugin does not run under pytest 9)."""
+    operation = schemathesis.openapi.from_dict(doc)[path]["POST"]
+    statuses: dict[int, int] = {}
 
-chat = schemathesis.pytest.from_fixture("chat_schema")
-responses = schemathesis.pytest.from_fixture("responses_schema")
-messages = schemathesis.pytest.from_fixture("messages_schema")
+    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
+              suppress_health_check=list(HealthCheck), database=None)
+    @given(case=operation.as_strategy())
+    def run(case):
+        response = case.call(base_url=base_url, timeout=TIMEOUT_S)
+        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+        check(response, anthropic_shape)
+
+    run()
+    # The fuzzing must reach the core, not stop at the door: some answers succeed.
+    assert statuses.get(200, 0) > 0, statuses
+    print(path, dict(sorted(statuses.items())))
 
 
-@chat.parametrize()
-@FUZZ
-def test_chat_completions(case, gateway):
-    check(case.call(base_url=gateway.url + "/v1", timeout=60), anthropic_shape=False)
+def test_chat_completions(gateway):
+    doc = narrowed(vendor_doc("openai"), "/chat/completions", "CreateChatCompletionRequest",
+                   {"max_tokens": (1, 8)})
+    fuzz(doc, "/chat/completions", gateway.url + "/v1", anthropic_shape=False)
 
 
-@responses.parametrize()
-@FUZZ
-def test_responses(case, gateway):
-    check(case.call(base_url=gateway.url + "/v1", timeout=60), anthropic_shape=False)
+def test_responses(gateway):
+    doc = narrowed(vendor_doc("openai"), "/responses", "CreateResponse", {"max_output_tokens": (16, 16)})
+    fuzz(doc, "/responses", gateway.url + "/v1", anthropic_shape=False)
 
 
-@messages.parametrize()
-@FUZZ
-def test_messages(case, gateway):
-    check(case.call(base_url=gateway.url, timeout=60), anthropic_shape=True)
+def test_messages(gateway):
+    doc = narrowed(vendor_doc("anthropic"), "/v1/messages", "CreateMessageParams", {"max_tokens": (1, 8)})
+    fuzz(doc, "/v1/messages", gateway.url, anthropic_shape=True)
