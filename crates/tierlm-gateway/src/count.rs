@@ -23,27 +23,27 @@ impl Gateway {
     /// Counts the prompt tokens of `req` (see the module docs).
     pub async fn count_tokens(&self, req: ChatCompletionRequest) -> Result<TokenCount, ApiError> {
         let name = req.model.clone();
-        let (model, exact) = if let Ok(m) = self.chat_model(&name) {
-            (m, true)
-        } else if let Some(router) = self.router_for(&name) {
-            let tier = router.tiers(None, 0.0).into_iter().next();
-            let tier = tier.map(|t| t.model).unwrap_or_default();
-            (self.chat_model(&tier)?, true)
-        } else if self.cloud_model(&name).is_some() {
-            let first = self.registry().chat.values().next().cloned();
-            let model = first.ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::UnsupportedParameter,
-                    format!("no local tokenizer is loaded to count tokens for `{name}`"),
-                )
-                .with_param("model")
-            })?;
-            (model, false)
-        } else {
+        let router = self.router_for(&name);
+        let (model, exact) = match self.chat_model(&name) {
+            Ok(m) => (m, true),
+            Err(_) if router.is_some() => {
+                let tier = router.and_then(|r| r.tiers(None, 0.0).into_iter().next());
+                let tier = tier.map(|t| t.model).unwrap_or_default();
+                (self.chat_model(&tier)?, true)
+            }
+            Err(_) if self.cloud_model(&name).is_some() => {
+                let first = self.registry().chat.values().next().cloned();
+                let model = first.ok_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::UnsupportedParameter,
+                        format!("no local tokenizer is loaded to count tokens for `{name}`"),
+                    )
+                    .with_param("model")
+                })?;
+                (model, false)
+            }
             // The usual "unknown model" error, with the names that exist.
-            return Err(self.chat_model(&name).err().unwrap_or_else(|| {
-                ApiError::new(ErrorCode::ModelNotFound, format!("unknown model `{name}`"))
-            }));
+            Err(unknown) => return Err(unknown),
         };
         let counted_with = model.info().name.clone();
         let mut req = req;
